@@ -1,0 +1,1 @@
+"""Benchmarks that measure JARVIS against a baseline in the same run (``jarvis bench …``)."""

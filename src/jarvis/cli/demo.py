@@ -1,0 +1,74 @@
+"""``jarvis demo``: the main job. A scripted player runs through the game's levels.
+
+Every level and map is a call through the router, answered by the teacher (the procedural
+oracle unless an LLM endpoint is configured), validated, logged, and kept as training data.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from jarvis.cli.app import handle_errors, out, print_json, runtime
+from jarvis.cli.status import task_status
+from jarvis.rpg.grid import render_ascii
+from jarvis.rpg.play import LevelManager
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    @handle_errors
+    def demo_cmd(
+        ctx: typer.Context,
+        levels: Annotated[int, typer.Option("--levels", "-n", min=1, max=10_000)] = 12,
+        show_maps: Annotated[int, typer.Option("--show-maps", help="Maps to draw.")] = 2,
+        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    ) -> None:
+        """Play LEVELS levels of the RPG through JARVIS and summarize what happened."""
+        rt = runtime(ctx)
+        if not as_json:
+            out.print(f"[bold]JARVIS demo[/]: {levels} levels, teacher: {rt.teachers.describe()}")
+            out.print(f"store: {rt.settings.resolved_database_url}")
+        manager = LevelManager(rt)
+        latencies: dict[str, list[float]] = {"teacher": [], "student": []}
+        for _ in range(levels):
+            played = manager.next_level()
+            for call in (played.level_call, played.map_call):
+                latencies[call.source].append(call.latency_ms)
+            if not as_json:
+                lv = played.level
+                source = played.map_call.source + (
+                    f" {played.map_call.version}" if played.map_call.version else ""
+                )
+                out.print(
+                    f"level {played.number:>3}: difficulty {lv.difficulty}, {lv.width}x{lv.height}, "
+                    f"{lv.num_wall} walls, {lv.num_enemies} enemies, {lv.time}s  [dim]({source})[/]"
+                )
+                if played.number <= show_maps:
+                    out.print(render_ascii(played.game_map), markup=False)
+        summary: dict[str, Any] = {
+            "levels": levels,
+            "tasks": task_status(rt),
+            "latency_p50_ms": {
+                k: round(statistics.median(v), 3) if v else None for k, v in latencies.items()
+            },
+        }
+        if as_json:
+            print_json(summary)
+            return
+        table = Table(title="Summary")
+        for col in ("task", "calls", "teacher", "student", "fallbacks", "invalid",
+                    "examples train/held-out", "threshold"):
+            table.add_column(col)
+        for r in summary["tasks"]:
+            table.add_row(
+                r["name"], str(r["calls"]), str(r["teacher_calls"]), str(r["student_calls"]),
+                str(r["fallbacks"]), str(r["invalid_calls"]),
+                f"{r['examples_train']}/{r['examples_heldout']}", str(r["threshold"]),
+            )
+        out.print(table)
+        p50 = summary["latency_p50_ms"]
+        out.print(f"p50 latency: teacher {p50['teacher']} ms, student {p50['student']} ms")

@@ -1,0 +1,84 @@
+"""``jarvis tasks`` and ``jarvis status``: what tasks exist and how far each has come."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from jarvis.cli.app import handle_errors, out, print_json, runtime
+from jarvis.runtime import Jarvis
+
+
+def task_status(rt: Jarvis) -> list[dict[str, Any]]:
+    """Per task: calls by source, fallbacks, examples by split, effective threshold, version."""
+    rt.sync_tasks()
+    rows = []
+    for stats in rt.store.task_stats():
+        row = stats.as_dict()
+        declared = rt.tasks.get(stats.name)
+        declared_threshold = declared.threshold if declared else None
+        row["threshold"] = stats.threshold or declared_threshold or rt.settings.threshold
+        rows.append(row)
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tasks")
+    @handle_errors
+    def tasks_cmd(
+        ctx: typer.Context,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """List the declared tasks with their inputs, output type and teacher."""
+        rt = runtime(ctx)
+        items = []
+        for name, t in sorted(rt.tasks.items()):
+            items.append(
+                {
+                    "name": name,
+                    "inputs": t.param_names,
+                    "output": getattr(t.output_type, "__name__", str(t.output_type)),
+                    "kind": "text" if t.is_free_text else "typed",
+                    "oracle": t.oracle_fn is not None,
+                    "instructions": t.instructions.splitlines()[0],
+                }
+            )
+        if as_json:
+            print_json({"tasks": items, "teacher": rt.teachers.describe()})
+            return
+        table = Table(title=f"Tasks (teacher: {rt.teachers.describe()})")
+        for col in ("task", "inputs", "output", "oracle", "what it does"):
+            table.add_column(col)
+        for it in items:
+            table.add_row(
+                it["name"], ", ".join(it["inputs"]), it["output"],
+                "yes" if it["oracle"] else "no", it["instructions"],
+            )
+        out.print(table)
+
+    @app.command("status")
+    @handle_errors
+    def status_cmd(
+        ctx: typer.Context,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Per task: calls, teacher/student calls, fallbacks, examples, threshold, version."""
+        rows = task_status(runtime(ctx))
+        if as_json:
+            print_json({"tasks": rows})
+            return
+        table = Table(title="JARVIS status")
+        cols = ["task", "calls", "teacher", "student", "fallbacks", "invalid",
+                "train", "held-out", "threshold", "active version"]
+        for col in cols:
+            table.add_column(col, justify="left" if col in ("task", "active version") else "right")
+        for r in rows:
+            progress = f"{r['examples_train']}/{r['threshold']}"
+            table.add_row(
+                r["name"], str(r["calls"]), str(r["teacher_calls"]), str(r["student_calls"]),
+                str(r["fallbacks"]), str(r["invalid_calls"]), progress,
+                str(r["examples_heldout"]), str(r["threshold"]), r["active_version"] or "-",
+            )
+        out.print(table)

@@ -1,0 +1,111 @@
+"""One typed settings object: environment variables ``JARVIS_*`` and an optional TOML file.
+
+Every default runs offline on a laptop CPU: the procedural oracle as teacher, SQLite in
+``JARVIS_HOME``, the server on loopback. A real LLM teacher is one setting away
+(``JARVIS_TEACHER_BASE_URL`` + ``JARVIS_TEACHER_MODEL``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from jarvis.errors import ConfigError
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("JARVIS_HOME", Path.home() / ".jarvis")).expanduser()
+
+
+class Settings(BaseSettings):
+    """Everything JARVIS can be told. Each field is also ``JARVIS_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="JARVIS_", extra="ignore", validate_default=True)
+
+    home: Path = Field(default_factory=_default_home, description="Holds database, models, logs.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; default: SQLite file <home>/jarvis.db.",
+    )
+    task_modules: list[str] = Field(
+        default_factory=list,
+        description="Extra Python modules whose Task objects are loaded (comma-separated).",
+    )
+
+    # Teacher: "auto" uses the OpenAI-compatible endpoint when a base URL is set, otherwise
+    # the task's procedural oracle.
+    teacher: Literal["auto", "openai", "oracle"] = "auto"
+    teacher_base_url: str | None = Field(default=None, description="OpenAI-compatible /v1 URL.")
+    teacher_model: str = "gpt-4o-mini"
+    teacher_api_key: SecretStr | None = None
+    teacher_timeout_s: float = Field(default=60.0, gt=0)
+    teacher_max_retries: int = Field(default=3, ge=0, description="HTTP retries on 429/5xx.")
+    teacher_response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
+    teacher_attempts: int = Field(
+        default=2, ge=1, description="Attempts per call; later ones are told why the last failed."
+    )
+    teacher_seed: int | None = Field(
+        default=None, description="Seed for the procedural oracle (None: varied per call)."
+    )
+
+    # Router
+    student_retries: int = Field(default=2, ge=0, description="Retries after a bad student answer.")
+    max_tokens: int = Field(default=1024, gt=0)
+
+    # Per-task defaults (a task may override them)
+    threshold: int = Field(default=200, ge=1, description="Training examples before 1st training.")
+    heldout_share: float = Field(default=0.15, ge=0.0, lt=1.0)
+
+    @field_validator("task_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFileSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'jarvis.db'}"
+
+    def ensure_home(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads ``JARVIS_CONFIG`` or ``<home>/config.toml`` (a ``[jarvis]`` table or top level)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = os.environ.get("JARVIS_CONFIG")
+        path = Path(explicit) if explicit else _default_home() / "config.toml"
+        if not path.is_file():
+            if explicit:
+                raise ConfigError(f"JARVIS_CONFIG points to {path}, which is not a file")
+            return {}
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        table = data.get("jarvis", data)
+        return dict(table) if isinstance(table, dict) else {}

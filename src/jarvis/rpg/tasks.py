@@ -1,0 +1,61 @@
+"""The game's two LLM functions, as JARVIS tasks.
+
+They are the original game's ``create_next_level`` and ``create_next_map`` (``by llm()`` in
+Jac), with the playability rules as semantic validators and the procedural generator as the
+offline teacher.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from jarvis.rpg.models import Level, Map
+from jarvis.rpg.oracle import oracle_level, oracle_map
+from jarvis.rpg.rules import check_level, check_map
+from jarvis.tasks import task
+
+
+@task
+def create_next_level(last_levels: list[Level], difficulty: int) -> Level:
+    """Create the next level of a tile-based RPG, at the requested difficulty.
+
+    The level's name is the number following the last level's name (1 when there is none).
+    Time, grid width and height, the number of walls and of enemies grow with difficulty, in
+    line with the previous levels; everything must fit the grid.
+    """
+
+
+@create_next_level.validator
+def _level_fits_request(level: Level, inputs: Mapping[str, Any]) -> str | None:
+    return check_level(level, difficulty=inputs["difficulty"])
+
+
+@create_next_level.oracle
+def _procedural_level(last_levels: list[Level], difficulty: int, rng: random.Random) -> Level:
+    return oracle_level(last_levels, difficulty, rng)
+
+
+@task
+def create_next_map(level: Level) -> Map:
+    """Design a playable map for the given level of a tile-based RPG.
+
+    Coordinates are 0-based: 0 <= x < width and 0 <= y < height. Use exactly the given level,
+    `num_wall` straight (horizontal or vertical) walls, a few small obstacles, `num_enemies`
+    enemies and the player, each on its own free cell. Every enemy must be reachable from the
+    player by up/down/left/right moves that avoid walls and obstacles.
+    """
+
+
+@create_next_map.validator
+def _map_is_playable(game_map: Map, inputs: Mapping[str, Any]) -> str | None:
+    return check_map(game_map, inputs["level"])
+
+
+@create_next_map.oracle
+def _procedural_map(level: Level, rng: random.Random) -> Map:
+    return oracle_map(level, rng)
+
+
+__all__ = ["create_next_level", "create_next_map"]

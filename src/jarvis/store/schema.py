@@ -1,0 +1,133 @@
+"""The store's tables (SQLAlchemy Core), portable between SQLite and PostgreSQL.
+
+Times are UNIX seconds (float); JSON values are stored as text written by the store itself,
+so the hot path never pays for a JSON column type's round trips.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "typed" | "text"
+    sa.Column("instructions", sa.Text, nullable=False, default=""),
+    sa.Column("output_schema", sa.Text, nullable=True),
+    sa.Column("params", sa.Text, nullable=False, default="[]"),
+    sa.Column("threshold", sa.Integer, nullable=True),
+    sa.Column("heldout_share", sa.Float, nullable=True),
+    sa.Column("active_version", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.String(128), sa.ForeignKey("tasks.name"), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("input_json", sa.Text, nullable=False),
+    sa.Column("output_json", sa.Text, nullable=True),
+    sa.Column("source", sa.String(16), nullable=False),  # "teacher" | "student"
+    sa.Column("version", sa.String(64), nullable=True),
+    sa.Column("model", sa.String(300), nullable=True),
+    sa.Column("valid", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("fallback", sa.Boolean, nullable=False, default=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("tokens_in", sa.Integer, nullable=True),
+    sa.Column("tokens_out", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_calls_task_id", "task", "id"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_id", sa.Integer, sa.ForeignKey("calls.id"), nullable=False, index=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("version", sa.String(64), nullable=True),
+    sa.Column("model", sa.String(300), nullable=True),
+    sa.Column("raw_text", sa.Text, nullable=True),
+    sa.Column("output_json", sa.Text, nullable=True),
+    sa.Column("valid", sa.Boolean, nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),  # "ok" | "format" | "semantic" | "error"
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("temperature", sa.Float, nullable=True),
+    sa.Column("top_p", sa.Float, nullable=True),
+    sa.Column("seed", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("tokens_in", sa.Integer, nullable=True),
+    sa.Column("tokens_out", sa.Integer, nullable=True),
+)
+
+examples = sa.Table(
+    "examples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.String(128), sa.ForeignKey("tasks.name"), nullable=False),
+    sa.Column("call_id", sa.Integer, sa.ForeignKey("calls.id"), nullable=True),
+    sa.Column("origin", sa.String(32), nullable=False),  # "teacher" | "import"
+    sa.Column("input_json", sa.Text, nullable=False),
+    sa.Column("output_json", sa.Text, nullable=False),
+    sa.Column("input_hash", sa.String(64), nullable=False),
+    sa.Column("output_hash", sa.String(64), nullable=False),
+    sa.Column("split", sa.String(8), nullable=False),  # "train" | "heldout"
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("task", "input_hash", "output_hash", name="uq_examples_content"),
+    sa.Index("ix_examples_task_split", "task", "split", "id"),
+)
+
+training_runs = sa.Table(
+    "training_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.String(128), sa.ForeignKey("tasks.name"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued|running|succeeded|failed
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("params_json", sa.Text, nullable=False, default="{}"),
+    sa.Column("progress_json", sa.Text, nullable=False, default="{}"),
+    sa.Column("version", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.String(128), sa.ForeignKey("tasks.name"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # candidate|active|retired|rejected
+    sa.Column("card_json", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("task", "name", name="uq_versions_task_name"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.String(128), nullable=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("data_json", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_events_task_id", "task", "id"),
+)

@@ -1,0 +1,221 @@
+"""A task: a typed Python function whose body is an LLM call.
+
+The task is the unit of everything in JARVIS: its own dataset, threshold, adapters, versions
+and metrics. Declaring one is a decorator on a typed function; the docstring is the
+instruction, the annotations are the contract::
+
+    @jarvis.task
+    def create_next_level(last_levels: list[Level], difficulty: int) -> Level:
+        \"\"\"Create the next level of the game, a bit harder than the last ones.\"\"\"
+
+    level = create_next_level([], difficulty=1)   # goes through the router
+
+The function body is never run. Semantic checks and an offline oracle attach to the task
+with ``@create_next_level.validator`` and ``@create_next_level.oracle``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import random
+import re
+import typing
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any, Generic, TypeVar, overload
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+
+from jarvis.errors import TaskError
+
+T = TypeVar("T")
+
+Validator = Callable[[Any, Mapping[str, Any]], "str | None"]
+"""A semantic check: ``(output, inputs) -> reason`` when the answer is bad, else ``None``."""
+
+Oracle = Callable[..., Any]
+"""A procedural teacher: called with the task's inputs plus ``rng=random.Random``."""
+
+_TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_task_name(name: str) -> str:
+    """Task names appear in URLs and directory names: keep them boring and safe."""
+    if not _TASK_NAME.match(name) or ".." in name:
+        raise TaskError(
+            f"invalid task name {name!r}: use letters, digits, '_', '-', '.', "
+            "start with a letter or '_', at most 128 characters"
+        )
+    return name
+
+
+class Task(Generic[T]):
+    """A typed LLM function. Calling it returns a validated ``T`` (or raises)."""
+
+    def __init__(
+        self,
+        fn: Callable[..., T],
+        *,
+        name: str | None = None,
+        instructions: str | None = None,
+        validators: list[Validator] | None = None,
+        oracle: Oracle | None = None,
+        threshold: int | None = None,
+        heldout_share: float | None = None,
+    ) -> None:
+        self.fn = fn
+        self.name = check_task_name(name or fn.__name__)
+        self.instructions = inspect.cleandoc(instructions or fn.__doc__ or "").strip() or (
+            f"Compute the result of {self.name}."
+        )
+        self.validators: list[Validator] = list(validators or [])
+        self.oracle_fn: Oracle | None = oracle
+        if threshold is not None and threshold < 1:
+            raise TaskError(f"task {self.name!r}: threshold must be >= 1, got {threshold}")
+        if heldout_share is not None and not 0.0 <= heldout_share < 1.0:
+            raise TaskError(f"task {self.name!r}: heldout_share must be in [0, 1)")
+        self.threshold = threshold
+        self.heldout_share = heldout_share
+
+        hints = typing.get_type_hints(fn)
+        if "return" not in hints:
+            raise TaskError(f"task {self.name!r} needs a return type annotation")
+        self.output_type: Any = hints["return"]
+        self.is_free_text = self.output_type is str
+        self.output_adapter: TypeAdapter[Any] = TypeAdapter(self.output_type)
+
+        params = inspect.signature(fn).parameters
+        fields: dict[str, Any] = {}
+        for param in params.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise TaskError(f"task {self.name!r}: *args/**kwargs are not supported")
+            if param.name not in hints:
+                raise TaskError(f"task {self.name!r}: parameter {param.name!r} needs a type")
+            default = ... if param.default is param.empty else param.default
+            fields[param.name] = (hints[param.name], default)
+        self.param_names: list[str] = list(fields)
+        self.input_model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+            f"{self.name}_inputs",
+            __config__=ConfigDict(arbitrary_types_allowed=True, extra="forbid"),
+            **fields,
+        )
+        self._signature = inspect.signature(fn)
+
+    # -- calling -------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> T:
+        from jarvis.runtime import get_default
+
+        result = get_default().call(self, self.bind(*args, **kwargs))
+        return typing.cast(T, result.output)
+
+    def bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Check a call's arguments against the signature; return them by name, validated."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TaskError(f"task {self.name!r}: {exc}") from exc
+        return self.load_inputs(dict(bound.arguments))
+
+    def load_inputs(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate inputs given by name (Python objects or their JSON form)."""
+        try:
+            model = self.input_model.model_validate(dict(data))
+        except ValidationError as exc:
+            raise TaskError(f"task {self.name!r}: bad inputs: {_brief(exc)}") from exc
+        return {name: getattr(model, name) for name in self.param_names}
+
+    def dump_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON form of validated inputs, as stored and exported."""
+        dumped: dict[str, Any] = self.input_model(**inputs).model_dump(mode="json")
+        return dumped
+
+    def dump_output(self, output: Any) -> Any:
+        """The JSON form of an output value."""
+        return self.output_adapter.dump_python(output, mode="json")
+
+    # -- schema --------------------------------------------------------------------------
+
+    @cached_property
+    def output_schema(self) -> dict[str, Any] | None:
+        """JSON schema of the answer; ``None`` for free-text tasks."""
+        if self.is_free_text:
+            return None
+        schema: dict[str, Any] = self.output_adapter.json_schema()
+        return schema
+
+    @cached_property
+    def output_schema_text(self) -> str:
+        return json.dumps(self.output_schema, separators=(",", ":"))
+
+    # -- attaching checks and an oracle ----------------------------------------------------
+
+    def validator(self, fn: Validator) -> Validator:
+        """Decorator: add a semantic check ``(output, inputs) -> reason | None``."""
+        self.validators.append(fn)
+        return fn
+
+    def oracle(self, fn: Oracle) -> Oracle:
+        """Decorator: attach a procedural teacher ``(**inputs, rng) -> output``."""
+        self.oracle_fn = fn
+        return fn
+
+    def run_oracle(self, inputs: Mapping[str, Any], rng: random.Random) -> Any:
+        if self.oracle_fn is None:
+            raise TaskError(f"task {self.name!r} has no procedural oracle")
+        return self.oracle_fn(**inputs, rng=rng)
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, output={getattr(self.output_type, '__name__', self.output_type)})"
+
+
+def _brief(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "inputs"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+@overload
+def task(fn: Callable[..., T], /) -> Task[T]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    instructions: str | None = None,
+    validators: list[Validator] | None = None,
+    oracle: Oracle | None = None,
+    threshold: int | None = None,
+    heldout_share: float | None = None,
+) -> Callable[[Callable[..., T]], Task[T]]: ...
+
+
+def task(
+    fn: Callable[..., T] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    instructions: str | None = None,
+    validators: list[Validator] | None = None,
+    oracle: Oracle | None = None,
+    threshold: int | None = None,
+    heldout_share: float | None = None,
+) -> Task[T] | Callable[[Callable[..., T]], Task[T]]:
+    """Turn a typed function into a :class:`Task` (usable bare or with options)."""
+
+    def wrap(f: Callable[..., T]) -> Task[T]:
+        return Task(
+            f,
+            name=name,
+            instructions=instructions,
+            validators=validators,
+            oracle=oracle,
+            threshold=threshold,
+            heldout_share=heldout_share,
+        )
+
+    return wrap(fn) if fn is not None else wrap

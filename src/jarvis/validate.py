@@ -1,0 +1,121 @@
+"""Deciding whether a model's answer is good.
+
+One validator serves three purposes: it decides which teacher answers become training
+examples, which student answers trigger a retry or a fallback at run time, and (later) which
+candidate versions pass their gate. Bad model output is *data*, never an exception: every
+check returns a :class:`Verdict` carrying the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from jarvis.tasks import Task
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of checking one answer.
+
+    ``stage`` says how far the answer got: ``"format"`` failures did not parse into the output
+    type; ``"semantic"`` failures parsed but broke a rule of the domain (an unreachable enemy);
+    ``"ok"`` answers passed everything. ``output`` is the parsed value whenever parsing worked,
+    so a caller may still choose to use an answer that failed only its semantic checks.
+    """
+
+    valid: bool
+    reason: str | None = None
+    stage: str = "ok"
+    output: Any = None
+
+    @classmethod
+    def ok(cls, output: Any) -> Verdict:
+        return cls(valid=True, reason=None, stage="ok", output=output)
+
+    @classmethod
+    def bad_format(cls, reason: str) -> Verdict:
+        return cls(valid=False, reason=reason, stage="format", output=None)
+
+    @classmethod
+    def bad_semantics(cls, reason: str, output: Any) -> Verdict:
+        return cls(valid=False, reason=reason, stage="semantic", output=output)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"valid": self.valid, "reason": self.reason}
+
+
+_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+
+
+def strip_code_fence(text: str) -> str:
+    """Remove one surrounding Markdown code fence, which chat models like to add."""
+    match = _FENCE.match(text)
+    return match.group(1) if match else text
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    if not errors:
+        return str(exc)
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "answer"
+    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+    return f"{where}: {first.get('msg', 'invalid')}{more}"
+
+
+def validate_answer(task: Task[Any], inputs: Mapping[str, Any], text: str) -> Verdict:
+    """Parse ``text`` into the task's output type, then run its semantic validators."""
+    if task.is_free_text:
+        answer = text.strip()
+        if not answer:
+            return Verdict.bad_format("empty answer")
+        return _run_semantic_checks(task, inputs, answer)
+    body = strip_code_fence(text).strip()
+    if not body:
+        return Verdict.bad_format("empty answer")
+    try:
+        output = task.output_adapter.validate_json(body)
+    except ValidationError as exc:
+        if any(err.get("type") == "json_invalid" for err in exc.errors(include_url=False)):
+            return Verdict.bad_format(f"not valid JSON: {_json_error(body)}")
+        return Verdict.bad_format(f"does not match the output type: {_first_error(exc)}")
+    return _run_semantic_checks(task, inputs, output)
+
+
+def validate_output(task: Task[Any], inputs: Mapping[str, Any], output: Any) -> Verdict:
+    """Check an already-structured answer (a dict or an instance of the output type)."""
+    if task.is_free_text:
+        if not isinstance(output, str):
+            return Verdict.bad_format(f"expected text, got {type(output).__name__}")
+        return validate_answer(task, inputs, output)
+    try:
+        parsed = task.output_adapter.validate_python(output)
+    except ValidationError as exc:
+        return Verdict.bad_format(f"does not match the output type: {_first_error(exc)}")
+    return _run_semantic_checks(task, inputs, parsed)
+
+
+def _run_semantic_checks(task: Task[Any], inputs: Mapping[str, Any], output: Any) -> Verdict:
+    for check in task.validators:
+        try:
+            reason = check(output, inputs)
+        except Exception as exc:  # a validator that crashes rejects the answer, with the cause
+            reason = f"validator {getattr(check, '__name__', check)!s} failed: {exc}"
+        if reason:
+            return Verdict.bad_semantics(reason, output)
+    return Verdict.ok(output)
+
+
+def _json_error(body: str) -> str:
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return "unparseable"

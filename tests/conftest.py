@@ -1,0 +1,88 @@
+"""Shared fixtures: a temporary JARVIS_HOME, a real SQLite store, and a scripted student.
+
+Tests use the real store (SQLite in a temp dir), the real RPG tasks and the real procedural
+oracle. Only the *student* is a fake here, because the real one needs a trained model; the
+:class:`ScriptedStudent` records every request it gets, so tests can check what the router
+actually sent (e.g. that a retry really changed temperature and top-p).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from jarvis import Generation, GenerationRequest, Jarvis, Settings, Store
+from jarvis.errors import BackendError
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty JARVIS_HOME; the environment points at it, so the CLI uses it too."""
+    path = tmp_path / "jarvis-home"
+    monkeypatch.setenv("JARVIS_HOME", str(path))
+    for var in ("JARVIS_TEACHER_BASE_URL", "JARVIS_DATABASE_URL", "JARVIS_TEACHER",
+                "JARVIS_TASK_MODULES", "JARVIS_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    return path
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return Settings(home=home, teacher_seed=7)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    settings.ensure_home()
+    s = Store(settings.resolved_database_url)
+    yield s
+    s.close()
+
+
+@dataclass
+class ScriptedStudent:
+    """A student that answers from a script and remembers every request.
+
+    ``answers`` are returned in order (the last one repeats); an ``Exception`` in the script
+    is raised instead, to play an engine failure.
+    """
+
+    answers: list[str | Exception] = field(default_factory=list)
+    version: str | None = "v0001"
+    requests: list[GenerationRequest] = field(default_factory=list)
+
+    def active_version(self, task: str) -> str | None:
+        return self.version
+
+    def generate(self, request: GenerationRequest, version: str) -> Generation:
+        self.requests.append(request)
+        answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return Generation(text=answer, model=f"scripted@{version}", tokens_in=10, tokens_out=5)
+
+
+@pytest.fixture
+def student() -> ScriptedStudent:
+    return ScriptedStudent()
+
+
+@pytest.fixture
+def runtime(settings: Settings, store: Store) -> Iterator[Jarvis]:
+    """A runtime on the temp store with the procedural teacher and no student."""
+    rt = Jarvis(settings, store=store)
+    yield rt
+
+
+@pytest.fixture
+def runtime_with_student(
+    settings: Settings, store: Store, student: ScriptedStudent
+) -> Iterator[Jarvis]:
+    rt = Jarvis(settings, store=store, student=student)
+    yield rt
+
+
+__all__ = ["BackendError", "ScriptedStudent"]
