@@ -10,10 +10,15 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from jarvis.errors import ConfigError
 
@@ -32,7 +37,7 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the store; default: SQLite file <home>/jarvis.db.",
     )
-    task_modules: list[str] = Field(
+    task_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra Python modules whose Task objects are loaded (comma-separated).",
     )

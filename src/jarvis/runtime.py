@@ -93,8 +93,7 @@ class Jarvis:
         except KeyError:
             known = ", ".join(sorted(self.tasks)) or "none"
             raise ConfigError(
-                f"unknown task {name!r} (known: {known}); "
-                "load its module with JARVIS_TASK_MODULES"
+                f"unknown task {name!r} (known: {known}); load its module with JARVIS_TASK_MODULES"
             ) from None
 
     # -- calling ----------------------------------------------------------------------------

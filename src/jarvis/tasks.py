@@ -95,7 +95,7 @@ class Task(Generic[T]):
             default = ... if param.default is param.empty else param.default
             fields[param.name] = (hints[param.name], default)
         self.param_names: list[str] = list(fields)
-        self.input_model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        self.input_model: type[BaseModel] = create_model(
             f"{self.name}_inputs",
             __config__=ConfigDict(arbitrary_types_allowed=True, extra="forbid"),
             **fields,
@@ -167,7 +167,9 @@ class Task(Generic[T]):
         return self.oracle_fn(**inputs, rng=rng)
 
     def __repr__(self) -> str:
-        return f"Task({self.name!r}, output={getattr(self.output_type, '__name__', self.output_type)})"
+        return (
+            f"Task({self.name!r}, output={getattr(self.output_type, '__name__', self.output_type)})"
+        )
 
 
 def _brief(exc: ValidationError) -> str:

@@ -57,12 +57,20 @@ class Figures:
 
 
 def _inputs(rng: random.Random) -> list[tuple[Task[Any], dict[str, Any], str]]:
-    cases = []
+    cases: list[tuple[Task[Any], dict[str, Any], str]] = []
     for d in range(1, 21):
         level = oracle_level([], d, rng)
-        cases.append((create_next_level, create_next_level.bind([], d), render_answer(create_next_level, level)))
+        cases.append(
+            (
+                create_next_level,
+                create_next_level.bind([], d),
+                render_answer(create_next_level, level),
+            )
+        )
         game_map = oracle_map(level, rng)
-        cases.append((create_next_map, create_next_map.bind(level), render_answer(create_next_map, game_map)))
+        cases.append(
+            (create_next_map, create_next_map.bind(level), render_answer(create_next_map, game_map))
+        )
     return cases
 
 

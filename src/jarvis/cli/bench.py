@@ -9,7 +9,9 @@ from rich.table import Table
 
 from jarvis.cli.app import handle_errors, out, print_json
 
-bench_app = typer.Typer(help="Benchmarks (each prints its baseline side by side).", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks (each prints its baseline side by side).", no_args_is_help=True
+)
 
 
 @bench_app.command("router")
@@ -26,15 +28,32 @@ def router_cmd(
         print_json({"router": results})
         return
     table = Table(title=f"Router overhead, {calls} calls per path, instant backend, SQLite WAL")
-    for col in ("path", "bare p50", "bare p99", "router p50", "router p99",
-                "overhead p50", "overhead p99", "target p50"):
+    for col in (
+        "path",
+        "bare p50",
+        "bare p99",
+        "router p50",
+        "router p99",
+        "overhead p50",
+        "overhead p99",
+        "target p50",
+    ):
         table.add_column(col, justify="right")
     for r in results:
         ok = "[green]met[/]" if r["overhead_p50_ms"] <= r["target_p50_ms"] else "[red]missed[/]"
         table.add_row(
             r["path"],
-            *(f"{r[k]:.3f} ms" for k in ("bare_p50_ms", "bare_p99_ms", "router_p50_ms",
-                                         "router_p99_ms", "overhead_p50_ms", "overhead_p99_ms")),
+            *(
+                f"{r[k]:.3f} ms"
+                for k in (
+                    "bare_p50_ms",
+                    "bare_p99_ms",
+                    "router_p50_ms",
+                    "router_p99_ms",
+                    "overhead_p50_ms",
+                    "overhead_p99_ms",
+                )
+            ),
             f"≤{r['target_p50_ms']:.0f} ms {ok}",
         )
     out.print(table)

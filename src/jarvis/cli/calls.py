@@ -1,4 +1,4 @@
-"""``jarvis call``, ``jarvis check`` and ``jarvis calls``: make a call, judge an answer, list calls."""
+"""``jarvis call``, ``check`` and ``calls``: make a call, judge an answer, list calls."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         task: Annotated[str, typer.Argument(help="Task name, e.g. create_next_level.")],
         input_json: Annotated[
-            str, typer.Option("--input", "-i", help='Inputs as a JSON object (or @file).')
+            str, typer.Option("--input", "-i", help="Inputs as a JSON object (or @file).")
         ],
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the envelope: output, source, attempts…")
@@ -55,7 +55,9 @@ def register(app: typer.Typer) -> None:
         inputs = parse_json_option(input_json, "--input")
         if not isinstance(inputs, dict):
             raise JarvisError("--input must be a JSON object of the task's arguments")
-        verdict = validate_output(t, t.load_inputs(inputs), parse_json_option(output_json, "--output"))
+        verdict = validate_output(
+            t, t.load_inputs(inputs), parse_json_option(output_json, "--output")
+        )
         print_json(verdict.as_dict())
         if not verdict.valid:
             raise typer.Exit(1)
@@ -75,14 +77,31 @@ def register(app: typer.Typer) -> None:
             print_json({"calls": rows})
             return
         table = Table(title=f"Recent calls{f' of {task}' if task else ''}")
-        for col in ("id", "time", "task", "source", "version", "attempts", "valid",
-                    "fallback", "ms", "reason"):
+        for col in (
+            "id",
+            "time",
+            "task",
+            "source",
+            "version",
+            "attempts",
+            "valid",
+            "fallback",
+            "ms",
+            "reason",
+        ):
             table.add_column(col, overflow="fold")
         for r in rows:
             when = dt.datetime.fromtimestamp(r["created_at"]).strftime("%H:%M:%S")
             table.add_row(
-                str(r["id"]), when, r["task"], r["source"], r["version"] or "-",
-                str(r["attempts"]), "yes" if r["valid"] else "[red]no[/]",
-                "yes" if r["fallback"] else "", f"{r['latency_ms']:.1f}", r["reason"] or "",
+                str(r["id"]),
+                when,
+                r["task"],
+                r["source"],
+                r["version"] or "-",
+                str(r["attempts"]),
+                "yes" if r["valid"] else "[red]no[/]",
+                "yes" if r["fallback"] else "",
+                f"{r['latency_ms']:.1f}",
+                r["reason"] or "",
             )
         out.print(table)

@@ -44,7 +44,8 @@ def register(app: typer.Typer) -> None:
                     f" {played.map_call.version}" if played.map_call.version else ""
                 )
                 out.print(
-                    f"level {played.number:>3}: difficulty {lv.difficulty}, {lv.width}x{lv.height}, "
+                    f"level {played.number:>3}: difficulty {lv.difficulty}, "
+                    f"{lv.width}x{lv.height}, "
                     f"{lv.num_wall} walls, {lv.num_enemies} enemies, {lv.time}s  [dim]({source})[/]"
                 )
                 if played.number <= show_maps:
@@ -60,14 +61,27 @@ def register(app: typer.Typer) -> None:
             print_json(summary)
             return
         table = Table(title="Summary")
-        for col in ("task", "calls", "teacher", "student", "fallbacks", "invalid",
-                    "examples train/held-out", "threshold"):
+        for col in (
+            "task",
+            "calls",
+            "teacher",
+            "student",
+            "fallbacks",
+            "invalid",
+            "examples train/held-out",
+            "threshold",
+        ):
             table.add_column(col)
         for r in summary["tasks"]:
             table.add_row(
-                r["name"], str(r["calls"]), str(r["teacher_calls"]), str(r["student_calls"]),
-                str(r["fallbacks"]), str(r["invalid_calls"]),
-                f"{r['examples_train']}/{r['examples_heldout']}", str(r["threshold"]),
+                r["name"],
+                str(r["calls"]),
+                str(r["teacher_calls"]),
+                str(r["student_calls"]),
+                str(r["fallbacks"]),
+                str(r["invalid_calls"]),
+                f"{r['examples_train']}/{r['examples_heldout']}",
+                str(r["threshold"]),
             )
         out.print(table)
         p50 = summary["latency_p50_ms"]

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the declared tasks with their inputs, output type and teacher."""
         rt = runtime(ctx)
-        items = []
+        items: list[dict[str, Any]] = []
         for name, t in sorted(rt.tasks.items()):
             items.append(
                 {
@@ -53,8 +53,11 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for it in items:
             table.add_row(
-                it["name"], ", ".join(it["inputs"]), it["output"],
-                "yes" if it["oracle"] else "no", it["instructions"],
+                it["name"],
+                ", ".join(it["inputs"]),
+                it["output"],
+                "yes" if it["oracle"] else "no",
+                it["instructions"],
             )
         out.print(table)
 
@@ -70,15 +73,32 @@ def register(app: typer.Typer) -> None:
             print_json({"tasks": rows})
             return
         table = Table(title="JARVIS status")
-        cols = ["task", "calls", "teacher", "student", "fallbacks", "invalid",
-                "train", "held-out", "threshold", "active version"]
+        cols = [
+            "task",
+            "calls",
+            "teacher",
+            "student",
+            "fallbacks",
+            "invalid",
+            "train",
+            "held-out",
+            "threshold",
+            "active version",
+        ]
         for col in cols:
             table.add_column(col, justify="left" if col in ("task", "active version") else "right")
         for r in rows:
             progress = f"{r['examples_train']}/{r['threshold']}"
             table.add_row(
-                r["name"], str(r["calls"]), str(r["teacher_calls"]), str(r["student_calls"]),
-                str(r["fallbacks"]), str(r["invalid_calls"]), progress,
-                str(r["examples_heldout"]), str(r["threshold"]), r["active_version"] or "-",
+                r["name"],
+                str(r["calls"]),
+                str(r["teacher_calls"]),
+                str(r["student_calls"]),
+                str(r["fallbacks"]),
+                str(r["invalid_calls"]),
+                progress,
+                str(r["examples_heldout"]),
+                str(r["threshold"]),
+                r["active_version"] or "-",
             )
         out.print(table)

@@ -49,6 +49,8 @@ def migrate(engine: sa.Engine) -> list[str]:
             if done:
                 continue
             step(conn)
-            conn.execute(sa.insert(schema.schema_migrations).values(name=name, applied_at=time.time()))
+            conn.execute(
+                sa.insert(schema.schema_migrations).values(name=name, applied_at=time.time())
+            )
             applied_now.append(name)
     return applied_now

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,8 +209,12 @@ class Store:
         with self._begin() as conn:
             conn.execute(
                 self._insert_ignore(schema.tasks).values(
-                    name=name, kind=kind, instructions="", params="[]",
-                    created_at=now, updated_at=now,
+                    name=name,
+                    kind=kind,
+                    instructions="",
+                    params="[]",
+                    created_at=now,
+                    updated_at=now,
                 )
             )
 
@@ -276,8 +280,8 @@ class Store:
         return int(call_id)
 
     def recent_calls(self, task: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        c = schema.calls
-        query = sa.select(c).order_by(c.id.desc()).limit(limit)
+        c = schema.calls.c
+        query = sa.select(schema.calls).order_by(c.id.desc()).limit(limit)
         if task is not None:
             query = query.where(c.task == task)
         with self.engine.connect() as conn:
@@ -303,7 +307,7 @@ class Store:
         return self.add_examples_many({task: examples})[task]
 
     def add_examples_many(
-        self, by_task: dict[str, Sequence[ExampleRecord]]
+        self, by_task: Mapping[str, Sequence[ExampleRecord]]
     ) -> dict[str, ImportResult]:
         """Insert examples of several tasks in ONE transaction: all of them, or none."""
         now = time.time()
@@ -314,7 +318,9 @@ class Store:
                     rows = [_example_row(task, ex, None, now) for ex in examples]
                     before = self._count_examples(conn, task)
                     for start in range(0, len(rows), 500):
-                        conn.execute(self._insert_ignore(schema.examples), rows[start : start + 500])
+                        conn.execute(
+                            self._insert_ignore(schema.examples), rows[start : start + 500]
+                        )
                     added = self._count_examples(conn, task) - before
                     results[task] = ImportResult(added=added, duplicates=len(rows) - added)
         except SQLAlchemyError as exc:
@@ -385,8 +391,11 @@ class Store:
         with self._begin() as conn:
             conn.execute(
                 sa.insert(schema.events).values(
-                    task=task, kind=kind, message=message,
-                    data_json=_dumps(data), created_at=time.time(),
+                    task=task,
+                    kind=kind,
+                    message=message,
+                    data_json=_dumps(data),
+                    created_at=time.time(),
                 )
             )
 

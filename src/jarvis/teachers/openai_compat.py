@@ -89,7 +89,9 @@ class OpenAITeacher:
         except openai.APITimeoutError as exc:
             raise TeacherError(f"teacher {self.name}: timed out ({exc})") from exc
         except openai.APIConnectionError as exc:
-            raise TeacherError(f"teacher {self.name}: cannot connect ({exc.__cause__ or exc})") from exc
+            raise TeacherError(
+                f"teacher {self.name}: cannot connect ({exc.__cause__ or exc})"
+            ) from exc
         except openai.APIStatusError as exc:
             raise TeacherError(
                 f"teacher {self.name}: HTTP {exc.status_code}: {_short(exc.message)}"

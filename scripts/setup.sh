@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates .venv (Python 3.11+) and installs JARVIS with everything the demo and the tests need.
+# Safe to run again: it only installs what is missing. Sourced by demo.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $PY" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.jarvis-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "[setup] installing jarvis-mtllm[dev] into .venv" >&2
+  .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  touch "$stamp"
+fi
