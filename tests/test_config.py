@@ -52,7 +52,7 @@ def test_environment_beats_config_file(home: Path, monkeypatch: pytest.MonkeyPat
 def test_broken_config_file_is_a_clear_error(home: Path) -> None:
     home.mkdir(parents=True)
     (home / "config.toml").write_text("threshold = [unclosed\n")
-    with pytest.raises(ConfigError, match="config.toml"):
+    with pytest.raises(ConfigError, match=r"config\.toml"):
         Settings()
 
 

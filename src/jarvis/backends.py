@@ -26,19 +26,20 @@ class Sampling:
     max_tokens: int | None = None
 
 
-GREEDY = Sampling(temperature=0.0, top_p=1.0)
+GREEDY = Sampling(temperature=0.0)
+"""Greedy decoding: top-p does not apply, so it is left unset."""
 
 
 def retry_sampling(attempt: int, *, seed: int = 0, max_tokens: int | None = None) -> Sampling:
     """Sampling for a student's ``attempt`` (0 = first try).
 
-    The first try is greedy (the most likely answer). Each retry samples with a higher
-    temperature and top-p and a new seed, so a retry really explores a different answer
-    instead of repeating the same mistake (the original system computed these values but
-    never passed them to the model).
+    The first try is greedy (the most likely answer; top-p does not apply). Each retry samples
+    with a higher temperature and top-p than the retry before, and a new seed, so a retry
+    really explores a different answer instead of repeating the same mistake (the original
+    system computed these values but never passed them to the model).
     """
     if attempt <= 0:
-        return Sampling(temperature=0.0, top_p=1.0, seed=seed, max_tokens=max_tokens)
+        return Sampling(temperature=0.0, top_p=None, seed=seed, max_tokens=max_tokens)
     return Sampling(
         temperature=round(min(1.5, 0.5 + 0.25 * (attempt - 1)), 3),
         top_p=round(min(1.0, 0.85 + 0.05 * (attempt - 1)), 3),

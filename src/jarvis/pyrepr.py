@@ -38,6 +38,8 @@ def _convert(node: ast.expr) -> Any:
             raise ReprError("'**' in a dict literal is not supported")
         return {_convert(k): _convert(v) for k, v in zip(node.keys, node.values, strict=True) if k}
     if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name):
+            raise ReprError("only calls of a plain class name, like Level(...), are read")
         if node.args:
             raise ReprError("constructor calls must use keyword arguments only")
         if any(kw.arg is None for kw in node.keywords):

@@ -170,7 +170,12 @@ class Router:
                 if attempt.verdict.stage == "error":
                     break  # the engine itself failed: retrying it is pointless
 
-        teacher = self.teacher(task)
+        try:
+            teacher = self.teacher(task)
+        except TeacherError as exc:  # no teacher at all: log the call (and student tries) first
+            attempts.append(_error_attempt(len(attempts), "teacher", None, None, exc))
+            self._finish(task, inputs, attempts, started, fallback=version is not None, error=exc)
+            raise
         teacher_error: TeacherError | None = None
         convo = list(messages)
         for k in range(self.teacher_attempts):

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from jarvis.config import Settings
 from jarvis.errors import JarvisError
@@ -41,7 +42,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except JarvisError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jarvis.cli.app import handle_errors, out, parse_json_option, print_json, runtime
@@ -95,13 +96,13 @@ def register(app: typer.Typer) -> None:
             table.add_row(
                 str(r["id"]),
                 when,
-                r["task"],
+                escape(r["task"]),
                 r["source"],
-                r["version"] or "-",
+                escape(r["version"] or "-"),
                 str(r["attempts"]),
                 "yes" if r["valid"] else "[red]no[/]",
                 "yes" if r["fallback"] else "",
                 f"{r['latency_ms']:.1f}",
-                r["reason"] or "",
+                escape(r["reason"] or ""),
             )
         out.print(table)

@@ -35,7 +35,10 @@ def register(app: typer.Typer) -> None:
         for error in report.errors:
             err.print(f"{file}:{error.line}: {error.reason}", markup=False)
         for name, result in sorted(report.results.items()):
-            out.print(f"{name}: {result.added} added, {result.duplicates} duplicates skipped")
+            out.print(
+                f"{name}: {result.added} added, {result.duplicates} duplicates skipped",
+                markup=False,
+            )
         out.print(
             f"{report.lines} lines read: {report.added} examples added, "
             f"{report.duplicates} duplicates, {len(report.errors)} bad lines"
@@ -59,4 +62,4 @@ def register(app: typer.Typer) -> None:
         count = export_file(
             rt.store, task, output, tasks=rt.tasks, split=None if split == "all" else split
         )
-        out.print(f"wrote {count} {split} examples of {task} to {output}")
+        out.print(f"wrote {count} {split} examples of {task} to {output}", markup=False)

@@ -10,6 +10,7 @@ import statistics
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jarvis.cli.app import handle_errors, out, print_json, runtime
@@ -30,8 +31,9 @@ def register(app: typer.Typer) -> None:
         """Play LEVELS levels of the RPG through JARVIS and summarize what happened."""
         rt = runtime(ctx)
         if not as_json:
-            out.print(f"[bold]JARVIS demo[/]: {levels} levels, teacher: {rt.teachers.describe()}")
-            out.print(f"store: {rt.settings.resolved_database_url}")
+            teacher = escape(rt.teachers.describe())
+            out.print(f"[bold]JARVIS demo[/]: {levels} levels, teacher: {teacher}")
+            out.print(f"store: {rt.settings.resolved_database_url}", markup=False)
         manager = LevelManager(rt)
         latencies: dict[str, list[float]] = {"teacher": [], "student": []}
         for _ in range(levels):
@@ -74,7 +76,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for r in summary["tasks"]:
             table.add_row(
-                r["name"],
+                escape(r["name"]),
                 str(r["calls"]),
                 str(r["teacher_calls"]),
                 str(r["student_calls"]),

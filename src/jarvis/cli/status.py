@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jarvis.cli.app import handle_errors, out, print_json, runtime
@@ -53,11 +54,11 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for it in items:
             table.add_row(
-                it["name"],
+                escape(it["name"]),
                 ", ".join(it["inputs"]),
-                it["output"],
+                escape(it["output"]),
                 "yes" if it["oracle"] else "no",
-                it["instructions"],
+                escape(it["instructions"]),
             )
         out.print(table)
 
@@ -90,7 +91,7 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             progress = f"{r['examples_train']}/{r['threshold']}"
             table.add_row(
-                r["name"],
+                escape(r["name"]),
                 str(r["calls"]),
                 str(r["teacher_calls"]),
                 str(r["student_calls"]),
@@ -99,6 +100,6 @@ def register(app: typer.Typer) -> None:
                 progress,
                 str(r["examples_heldout"]),
                 str(r["threshold"]),
-                r["active_version"] or "-",
+                escape(r["active_version"] or "-"),
             )
         out.print(table)

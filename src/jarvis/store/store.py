@@ -275,7 +275,7 @@ class Store:
                         self._insert_ignore(schema.examples),
                         [_example_row(rec.task, rec.example, call_id, rec.created_at)],
                     )
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, TypeError, ValueError) as exc:  # Type/ValueError: not JSON
             raise StoreError(f"cannot log call of task {rec.task!r}: {exc}") from exc
         return int(call_id)
 
@@ -323,7 +323,7 @@ class Store:
                         )
                     added = self._count_examples(conn, task) - before
                     results[task] = ImportResult(added=added, duplicates=len(rows) - added)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, TypeError, ValueError) as exc:  # Type/ValueError: not JSON
             raise StoreError(f"cannot add examples: {exc}") from exc
         return results
 

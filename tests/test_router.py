@@ -1,0 +1,425 @@
+"""The router: who answers a call, how bad answers are retried, and what ends up in the store.
+
+Every test checks both the returned :class:`jarvis.CallResult` and the rows the real SQLite
+store holds afterwards, because the log is what later trains the student.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+import jarvis
+from conftest import ScriptedStudent
+from jarvis import (
+    AllAttemptsFailed,
+    BackendError,
+    Generation,
+    GenerationRequest,
+    Jarvis,
+    Settings,
+    Store,
+    TaskError,
+    TeacherError,
+)
+from jarvis.prompts import render_answer
+from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_level, oracle_map
+from jarvis.rpg.models import Position, Wall
+from jarvis.teachers import OracleTeacher
+
+LEVEL_INPUTS: dict[str, Any] = {"last_levels": [], "difficulty": 1}
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordingTeacher:
+    """A teacher that records every request; answers from ``answers`` or the real oracle."""
+
+    answers: list[str | Exception] | None = None
+    requests: list[GenerationRequest] = field(default_factory=list)
+    oracle: OracleTeacher = field(default_factory=lambda: OracleTeacher(seed=1))
+
+    @property
+    def name(self) -> str:
+        return "recording"
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        self.requests.append(request)
+        if self.answers is None:
+            return self.oracle.generate(request)
+        answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return Generation(text=answer, model="recording-model", tokens_in=3, tokens_out=1)
+
+
+def make_router(
+    store: Store, teacher: RecordingTeacher, student: ScriptedStudent | None = None
+) -> jarvis.Router:
+    return jarvis.Router(store, lambda task: teacher, student=student)
+
+
+def level_1() -> Level:
+    return oracle_level([], 1, random.Random(0))
+
+
+def valid_level_json() -> str:
+    return render_answer(create_next_level, level_1())
+
+
+def stats_for(store: Store, task: str) -> Any:
+    return next(s for s in store.task_stats() if s.name == task)
+
+
+# A tiny task whose oracle always breaks the task's own rule, so the teacher is always wrong.
+
+
+@jarvis.task
+def pick_small_number(limit: int) -> int:
+    """Pick a whole number below the limit."""
+
+
+@pick_small_number.validator
+def _below_limit(number: int, inputs: Mapping[str, Any]) -> str | None:
+    limit = inputs["limit"]
+    return None if number < limit else f"{number} is not below {limit}"
+
+
+@pick_small_number.oracle
+def _always_too_big(limit: int, rng: random.Random) -> int:
+    return limit + 1
+
+
+@jarvis.task
+def task_without_teacher(x: int) -> int:
+    """Has neither an oracle nor an LLM endpoint to answer it."""
+
+
+# -- teacher only -------------------------------------------------------------------------
+
+
+def test_without_a_student_the_teacher_answers_and_its_answer_becomes_an_example(
+    runtime: Jarvis, store: Store
+) -> None:
+    result = runtime.call(create_next_level, LEVEL_INPUTS)
+
+    assert result.valid
+    assert result.output == level_1()
+    assert (result.source, result.version, result.fallback) == ("teacher", None, False)
+    assert len(result.attempts) == 1
+    assert result.reason is None
+
+    calls = store.recent_calls()
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["id"] == result.call_id
+    assert call["task"] == "create_next_level"
+    assert call["source"] == "teacher"
+    assert call["model"] == "oracle:create_next_level"
+    assert call["valid"] and not call["fallback"]
+    assert call["attempts"] == 1
+    assert call["input"] == {"last_levels": [], "difficulty": 1}
+    assert call["output"] == level_1().model_dump()
+
+    attempts = store.call_attempts(result.call_id)
+    assert [(a["number"], a["source"], a["valid"], a["stage"]) for a in attempts] == [
+        (0, "teacher", True, "ok")
+    ]
+
+    examples = list(store.iter_examples("create_next_level"))
+    assert len(examples) == 1
+    assert examples[0]["split"] in {"train", "heldout"}
+    assert examples[0]["input"] == call["input"]
+    assert examples[0]["output"] == call["output"]
+    assert examples[0]["call_id"] == result.call_id
+
+
+# -- student ------------------------------------------------------------------------------
+
+
+def test_a_valid_student_answer_is_served_without_asking_the_teacher(
+    store: Store, student: ScriptedStudent
+) -> None:
+    student.answers = [valid_level_json()]
+    teacher = RecordingTeacher()
+    router = make_router(store, teacher, student)
+
+    result = router.call(create_next_level, create_next_level.load_inputs(LEVEL_INPUTS))
+
+    assert result.valid
+    assert result.output == level_1()
+    assert (result.source, result.version, result.fallback) == ("student", "v0001", False)
+    assert len(result.attempts) == 1
+    assert teacher.requests == []
+    assert len(student.requests) == 1
+    # Student answers are not training data.
+    assert list(store.iter_examples("create_next_level")) == []
+    call = store.recent_calls()[0]
+    assert (call["source"], call["version"]) == ("student", "v0001")
+    assert call["model"] == "scripted@v0001"
+    assert stats_for(store, "create_next_level").student_calls == 1
+
+
+def test_an_invalid_student_answer_is_retried_with_different_sampling(
+    runtime_with_student: Jarvis, store: Store, student: ScriptedStudent
+) -> None:
+    """The retry really reaches the model with a higher temperature and a new seed."""
+    student.answers = ['{"name": 1, "difficulty":', valid_level_json()]
+
+    result = runtime_with_student.call(create_next_level, LEVEL_INPUTS)
+
+    assert result.valid
+    assert (result.source, result.fallback) == ("student", False)
+    assert len(result.attempts) == 2
+
+    first, second = (r.sampling for r in student.requests)
+    assert first.temperature == 0.0  # greedy first
+    assert second.temperature is not None and second.temperature > first.temperature
+    assert second.top_p is not None and 0.0 < second.top_p <= 1.0
+    assert second.seed != first.seed
+
+    rows = store.call_attempts(result.call_id)
+    assert [(a["temperature"], a["top_p"], a["seed"]) for a in rows] == [
+        (first.temperature, first.top_p, first.seed),
+        (second.temperature, second.top_p, second.seed),
+    ]
+    assert rows[0]["valid"] is False and rows[0]["stage"] == "format"
+    assert rows[0]["reason"].startswith("not valid JSON")
+    assert rows[1]["valid"] is True and rows[1]["reason"] is None
+    assert list(store.iter_examples("create_next_level")) == []
+
+
+def test_a_student_that_stays_invalid_falls_back_to_the_teacher(
+    runtime_with_student: Jarvis, settings: Settings, store: Store, student: ScriptedStudent
+) -> None:
+    student.answers = ["I think the level should be hard."]
+
+    result = runtime_with_student.call(create_next_level, LEVEL_INPUTS)
+
+    tries = 1 + settings.student_retries
+    assert len(student.requests) == tries
+    assert result.valid
+    assert (result.source, result.version, result.fallback) == ("teacher", None, True)
+    assert len(result.attempts) == tries + 1
+    assert [a.source for a in result.attempts] == ["student"] * tries + ["teacher"]
+
+    examples = list(store.iter_examples("create_next_level"))
+    assert [e["output"] for e in examples] == [result.output_json]
+
+    stats = stats_for(store, "create_next_level")
+    assert (stats.calls, stats.teacher_calls, stats.student_calls, stats.fallbacks) == (1, 1, 0, 1)
+    assert stats.invalid_calls == 0
+    assert stats.examples_train + stats.examples_heldout == 1
+
+
+def test_a_failing_student_engine_falls_back_at_once_without_retries(
+    runtime_with_student: Jarvis, store: Store, student: ScriptedStudent
+) -> None:
+    student.answers = [BackendError("engine crashed: CUDA out of memory")]
+
+    result = runtime_with_student.call(create_next_level, LEVEL_INPUTS)
+
+    assert len(student.requests) == 1
+    assert result.valid
+    assert (result.source, result.fallback) == ("teacher", True)
+    rows = store.call_attempts(result.call_id)
+    assert [(a["source"], a["stage"]) for a in rows] == [("student", "error"), ("teacher", "ok")]
+    assert rows[0]["reason"] == "engine crashed: CUDA out of memory"
+    assert rows[0]["version"] == "v0001"
+
+
+def _map_with(level: Level, enemies: list[Position], walls: list[Wall]) -> str:
+    game_map = Map(
+        level=level,
+        walls=walls,
+        small_obstacles=[],
+        enemies=enemies,
+        player_pos=Position(x=0, y=0),
+    )
+    return render_answer(create_next_map, game_map)
+
+
+def _box_around(x: int, y: int) -> list[Wall]:
+    def wall(x0: int, y0: int, x1: int, y1: int) -> Wall:
+        return Wall(start_pos=Position(x=x0, y=y0), end_pos=Position(x=x1, y=y1))
+
+    return [
+        wall(x - 1, y - 1, x + 1, y - 1),
+        wall(x - 1, y + 1, x + 1, y + 1),
+        wall(x - 1, y, x - 1, y),
+        wall(x + 1, y, x + 1, y),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad_enemies", "walls", "reason_part"),
+    [
+        ([Position(x=5, y=5), Position(x=9, y=9)], _box_around(5, 5), "cannot be reached"),
+        ([Position(x=10, y=3), Position(x=9, y=9)], [], "outside the 10x10 grid"),
+    ],
+    ids=["unreachable-enemy", "enemy-out-of-bounds"],
+)
+def test_a_well_formed_but_unplayable_map_counts_as_invalid_and_is_retried(
+    runtime_with_student: Jarvis,
+    store: Store,
+    student: ScriptedStudent,
+    bad_enemies: list[Position],
+    walls: list[Wall],
+    reason_part: str,
+) -> None:
+    level = level_1()
+    good = render_answer(create_next_map, oracle_map(level, random.Random(0)))
+    student.answers = [_map_with(level, bad_enemies, walls), good]
+
+    result = runtime_with_student.call(create_next_map, {"level": level})
+
+    assert result.valid
+    assert (result.source, result.fallback, len(result.attempts)) == ("student", False, 2)
+    first = result.attempts[0].verdict
+    assert (first.valid, first.stage) == (False, "semantic")
+    assert first.reason is not None and reason_part in first.reason
+    assert isinstance(first.output, Map)  # it parsed; only the rules rejected it
+    rows = store.call_attempts(result.call_id)
+    assert rows[0]["stage"] == "semantic" and reason_part in rows[0]["reason"]
+
+
+# -- a teacher that fails -----------------------------------------------------------------
+
+
+def test_an_always_invalid_teacher_raises_all_attempts_failed_and_the_call_is_logged(
+    runtime: Jarvis, settings: Settings, store: Store
+) -> None:
+    with pytest.raises(AllAttemptsFailed) as info:
+        runtime.call(pick_small_number, {"limit": 3})
+
+    exc = info.value
+    assert len(exc.attempts) == settings.teacher_attempts == 2
+    assert exc.last_output == "4"
+    assert exc.last_parsed == 4
+    assert exc.reason == "4 is not below 3"
+    assert "pick_small_number" in str(exc) and "4 is not below 3" in str(exc)
+
+    call = store.recent_calls()[0]
+    assert exc.call_id == call["id"]
+    assert call["valid"] is False
+    assert call["reason"] == "4 is not below 3"
+    assert call["attempts"] == 2
+    assert list(store.iter_examples("pick_small_number")) == []
+    assert stats_for(store, "pick_small_number").invalid_calls == 1
+
+
+def test_raise_on_invalid_false_returns_the_invalid_result(runtime: Jarvis, store: Store) -> None:
+    result = runtime.call(pick_small_number, {"limit": 3}, raise_on_invalid=False)
+
+    assert result.valid is False
+    assert result.output == 4
+    assert result.reason == "4 is not below 3"
+    assert result.source == "teacher"
+    assert store.recent_calls()[0]["id"] == result.call_id
+    assert list(store.iter_examples("pick_small_number")) == []
+
+
+def test_the_teacher_is_told_why_its_answer_was_rejected(store: Store) -> None:
+    teacher = RecordingTeacher(answers=["7", "2"])
+    router = make_router(store, teacher)
+
+    result = router.call(pick_small_number, pick_small_number.load_inputs({"limit": 3}))
+
+    assert result.valid and result.output == 2
+    assert len(teacher.requests) == 2
+    first, second = (r.messages for r in teacher.requests)
+    assert [m["role"] for m in first] == ["system", "user"]
+    assert second[:2] == first
+    assert second[2] == {"role": "assistant", "content": "7"}
+    assert second[3]["role"] == "user"
+    assert "7 is not below 3" in second[3]["content"]
+    examples = list(store.iter_examples("pick_small_number"))
+    assert [e["output"] for e in examples] == [2]
+
+
+def test_a_dead_teacher_raises_teacher_error_and_the_call_is_logged(store: Store) -> None:
+    teacher = RecordingTeacher(answers=[TeacherError("teacher x@http://h/v1: HTTP 503: down")])
+    router = make_router(store, teacher)
+
+    with pytest.raises(TeacherError, match=r"HTTP 503: down"):
+        router.call(create_next_level, create_next_level.load_inputs(LEVEL_INPUTS))
+
+    assert len(teacher.requests) == 1  # a dead teacher is not asked again
+    call = store.recent_calls()[0]
+    assert call["valid"] is False
+    assert call["output"] is None
+    assert call["error"] == "teacher x@http://h/v1: HTTP 503: down"
+    rows = store.call_attempts(call["id"])
+    assert [(a["source"], a["stage"]) for a in rows] == [("teacher", "error")]
+    assert list(store.iter_examples("create_next_level")) == []
+
+
+def test_a_task_with_no_teacher_at_all_raises_teacher_error_and_is_logged(
+    runtime: Jarvis, store: Store
+) -> None:
+    with pytest.raises(TeacherError, match="JARVIS_TEACHER_BASE_URL"):
+        runtime.call(task_without_teacher, {"x": 1})
+
+    call = store.recent_calls()[0]
+    assert call["task"] == "task_without_teacher"
+    assert call["valid"] is False
+    assert "JARVIS_TEACHER_BASE_URL" in call["error"]
+
+
+# -- the result and the ways to call ------------------------------------------------------
+
+
+def test_the_envelope_has_exactly_the_documented_keys(runtime: Jarvis) -> None:
+    result = runtime.call(create_next_level, LEVEL_INPUTS)
+
+    envelope = result.envelope()
+    assert set(envelope) == {
+        "output", "source", "version", "attempts", "fallback", "valid", "reason", "latency_ms"
+    }
+    assert envelope["output"] == level_1().model_dump()
+    assert (envelope["source"], envelope["attempts"], envelope["valid"]) == ("teacher", 1, True)
+    assert isinstance(envelope["latency_ms"], float) and envelope["latency_ms"] >= 0
+
+
+def test_calling_a_task_directly_routes_through_the_runtime_in_use(
+    runtime: Jarvis, store: Store
+) -> None:
+    with jarvis.using(runtime):
+        level = create_next_level([], 1)
+
+    assert isinstance(level, Level)
+    assert level == level_1()
+    assert len(store.recent_calls()) == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "message_part"),
+    [
+        (lambda: create_next_level([], "hard"), "difficulty"),
+        (lambda: create_next_level([], 1, colour="red"), "colour"),
+        (lambda: create_next_level([]), "difficulty"),
+        (lambda: create_next_level("not a list", 1), "last_levels"),
+    ],
+    ids=["wrong-type", "unknown-argument", "missing-argument", "wrong-list"],
+)
+def test_bad_inputs_raise_task_error_and_nothing_is_logged(
+    runtime: Jarvis, store: Store, call: Any, message_part: str
+) -> None:
+    with jarvis.using(runtime), pytest.raises(TaskError) as info:
+        call()
+
+    message = str(info.value)
+    assert "create_next_level" in message and message_part in message
+    assert store.recent_calls() == []
+
+
+def test_unknown_input_keys_given_as_data_are_rejected(runtime: Jarvis, store: Store) -> None:
+    with pytest.raises(TaskError, match="extra"):
+        runtime.call(create_next_level, {**LEVEL_INPUTS, "extra": 1})
+    assert store.recent_calls() == []
