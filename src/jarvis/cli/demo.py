@@ -11,10 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from jarvis.cli.app import handle_errors, out, print_json, runtime
-from jarvis.cli.status import task_status
+from jarvis.cli.status import status_table, task_status
 from jarvis.rpg.grid import render_ascii
 from jarvis.rpg.play import LevelManager
 
@@ -62,29 +61,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(summary)
             return
-        table = Table(title="Summary")
-        for col in (
-            "task",
-            "calls",
-            "teacher",
-            "student",
-            "fallbacks",
-            "invalid",
-            "examples train/held-out",
-            "threshold",
-        ):
-            table.add_column(col)
-        for r in summary["tasks"]:
-            table.add_row(
-                escape(r["name"]),
-                str(r["calls"]),
-                str(r["teacher_calls"]),
-                str(r["student_calls"]),
-                str(r["fallbacks"]),
-                str(r["invalid_calls"]),
-                f"{r['examples_train']}/{r['examples_heldout']}",
-                str(r["threshold"]),
-            )
-        out.print(table)
+        out.print(status_table(summary["tasks"], "Summary"))
         p50 = summary["latency_p50_ms"]
         out.print(f"p50 latency: teacher {p50['teacher']} ms, student {p50['student']} ms")

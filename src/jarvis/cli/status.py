@@ -25,6 +25,35 @@ def task_status(rt: Jarvis) -> list[dict[str, Any]]:
     return rows
 
 
+def status_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """The per-task status as a table (``rows`` as returned by :func:`task_status`)."""
+    table = Table(title=title)
+    for col in (
+        "task",
+        "calls",
+        "teacher",
+        "student",
+        "fallbacks",
+        "invalid",
+        "train/threshold",
+        "held-out",
+        "active version",
+    ):
+        table.add_column(col, justify="left" if col in ("task", "active version") else "right")
+    for r in rows:
+        table.add_row(
+            escape(r["name"]),
+            *(
+                str(r[k])
+                for k in ("calls", "teacher_calls", "student_calls", "fallbacks", "invalid_calls")
+            ),
+            f"{r['examples_train']}/{r['threshold']}",
+            str(r["examples_heldout"]),
+            escape(r["active_version"] or "-"),
+        )
+    return table
+
+
 def register(app: typer.Typer) -> None:
     @app.command("tasks")
     @handle_errors
@@ -73,33 +102,4 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({"tasks": rows})
             return
-        table = Table(title="JARVIS status")
-        cols = [
-            "task",
-            "calls",
-            "teacher",
-            "student",
-            "fallbacks",
-            "invalid",
-            "train",
-            "held-out",
-            "threshold",
-            "active version",
-        ]
-        for col in cols:
-            table.add_column(col, justify="left" if col in ("task", "active version") else "right")
-        for r in rows:
-            progress = f"{r['examples_train']}/{r['threshold']}"
-            table.add_row(
-                escape(r["name"]),
-                str(r["calls"]),
-                str(r["teacher_calls"]),
-                str(r["student_calls"]),
-                str(r["fallbacks"]),
-                str(r["invalid_calls"]),
-                progress,
-                str(r["examples_heldout"]),
-                str(r["threshold"]),
-                escape(r["active_version"] or "-"),
-            )
-        out.print(table)
+        out.print(status_table(rows, "JARVIS status"))
