@@ -63,4 +63,7 @@ def register(app: typer.Typer) -> None:
             return
         out.print(status_table(summary["tasks"], "Summary"))
         p50 = summary["latency_p50_ms"]
-        out.print(f"p50 latency: teacher {p50['teacher']} ms, student {p50['student']} ms")
+        teacher_ms, student_ms = (
+            "-" if p50[k] is None else f"{p50[k]} ms" for k in ("teacher", "student")
+        )
+        out.print(f"p50 latency per call: teacher {teacher_ms}, student {student_ms}")
