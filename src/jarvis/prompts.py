@@ -43,6 +43,20 @@ def render_messages(task: Task[Any], inputs: Mapping[str, Any]) -> list[ChatMess
     ]
 
 
+def student_messages(task: Task[Any], inputs: Mapping[str, Any]) -> list[ChatMessage]:
+    """What the student sees, in training and at serve time alike.
+
+    A fine-tuned student has one adapter per task and learns the answer format from its
+    examples (and constrained decoding enforces it), so it needs neither the schema nor the
+    full instructions: only the task's one-line summary and the call. On a CPU every prompt
+    token costs training and serving time, and the schema alone is ~200 tokens.
+    """
+    return [
+        {"role": "system", "content": task.instructions.split("\n", 1)[0]},
+        {"role": "user", "content": user_message(task, inputs)},
+    ]
+
+
 def render_answer(task: Task[Any], output: Any) -> str:
     """The answer as the model should write it: compact JSON (fewer tokens), or plain text."""
     if task.is_free_text:

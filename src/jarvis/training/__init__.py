@@ -1,0 +1,1 @@
+"""Training the student: base model, dataset, LoRA trainer, gate, registry, worker."""

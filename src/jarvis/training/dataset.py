@@ -1,0 +1,109 @@
+"""Turning a task's examples into token tensors for training: loss on the answer only.
+
+Each example is rendered with :func:`jarvis.prompts.student_messages` (exactly what the
+student sees at serve time) and the model's own chat template. Prompt tokens get the label
+-100 so only the answer (and the end-of-turn token that stops generation) is learned.
+Batches are built by length bucketing under a token budget, so CPU time goes to real tokens,
+not padding.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jarvis.prompts import render_answer, student_messages
+from jarvis.tasks import Task
+
+IGNORE = -100
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedExample:
+    input_ids: list[int]
+    labels: list[int]
+    example_id: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def prompt_ids(tokenizer: Any, task: Task[Any], inputs: dict[str, Any]) -> list[int]:
+    """Token ids of the student prompt, ending where the answer starts."""
+    ids = tokenizer.apply_chat_template(
+        list(student_messages(task, inputs)), add_generation_prompt=True, tokenize=True,
+        return_dict=False,
+    )
+    return list(ids)
+
+
+def tokenize_example(
+    tokenizer: Any, task: Task[Any], inputs: dict[str, Any], output: Any, example_id: int | None
+) -> TokenizedExample:
+    prompt = prompt_ids(tokenizer, task, inputs)
+    messages = [
+        *student_messages(task, inputs),
+        {"role": "assistant", "content": render_answer(task, output)},
+    ]
+    full = list(
+        tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)
+    )
+    if full[: len(prompt)] != prompt:
+        raise ValueError("the chat template does not extend the prompt with the answer")
+    labels = [IGNORE] * len(prompt) + full[len(prompt) :]
+    return TokenizedExample(full, labels, example_id)
+
+
+def tokenize_rows(
+    tokenizer: Any, task: Task[Any], rows: Iterable[dict[str, Any]], max_length: int
+) -> tuple[list[TokenizedExample], int]:
+    """Tokenize stored example rows; drop (and count) those longer than ``max_length``."""
+    kept: list[TokenizedExample] = []
+    too_long = 0
+    for row in rows:
+        inputs = task.load_inputs(row["input"])
+        output = task.output_adapter.validate_python(row["output"])
+        ex = tokenize_example(tokenizer, task, inputs, output, row.get("id"))
+        if len(ex) > max_length:
+            too_long += 1
+            continue
+        kept.append(ex)
+    return kept, too_long
+
+
+def length_batches(
+    examples: Sequence[TokenizedExample], tokens_per_batch: int, max_batch: int, seed: int
+) -> list[list[TokenizedExample]]:
+    """Group examples of similar length so that padded batches stay near the token budget."""
+    rng = random.Random(seed)
+    order = sorted(examples, key=lambda e: (len(e), rng.random()))
+    batches: list[list[TokenizedExample]] = []
+    current: list[TokenizedExample] = []
+    for ex in order:
+        longest = max([len(ex), *(len(e) for e in current)])
+        if current and (longest * (len(current) + 1) > tokens_per_batch or len(current) >= max_batch):
+            batches.append(current)
+            current = []
+        current.append(ex)
+    if current:
+        batches.append(current)
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(batch: Sequence[TokenizedExample], pad_id: int) -> dict[str, Any]:
+    """Right-padded tensors: input_ids, attention_mask and labels (-100 on padding)."""
+    import torch
+
+    width = max(len(e) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, e in enumerate(batch):
+        n = len(e)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
