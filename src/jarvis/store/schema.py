@@ -106,6 +106,8 @@ training_runs = sa.Table(
     sa.Column("progress_json", sa.Text, nullable=False, default="{}"),
     sa.Column("version", sa.String(64), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),  # m002
+    sa.Column("reason", sa.Text, nullable=True),  # m002: why it was started
 )
 
 versions = sa.Table(
@@ -117,6 +119,7 @@ versions = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # candidate|active|retired|rejected
     sa.Column("card_json", sa.Text, nullable=False, default="{}"),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("promoted_at", sa.Float, nullable=True),  # m002
     sa.UniqueConstraint("task", "name", name="uq_versions_task_name"),
 )
 

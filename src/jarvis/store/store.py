@@ -22,6 +22,8 @@ from jarvis.errors import StoreError
 from jarvis.split import canonical_json, content_hash
 from jarvis.store import schema
 from jarvis.store.migrations import migrate
+from jarvis.store.runs import Runs
+from jarvis.store.versions import Versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,8 @@ class Store:
             sa.event.listen(self.engine, "connect", _configure_sqlite)
         self._known_tasks: set[str] = set()
         self._lock = threading.Lock()
+        self.versions = Versions(self.engine)
+        self.runs = Runs(self.engine)
         if create:
             self.migrate()
 
@@ -332,6 +336,35 @@ class Store:
         e = schema.examples
         q = sa.select(sa.func.count()).select_from(e).where(e.c.task == task)
         return int(conn.execute(q).scalar_one())
+
+    def example_count(self, task: str, split: str | None = None) -> int:
+        e = schema.examples
+        query = sa.select(sa.func.count()).select_from(e).where(e.c.task == task)
+        if split is not None:
+            query = query.where(e.c.split == split)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def student_routed_calls(self, task: str, since: float, limit: int) -> tuple[int, int]:
+        """(calls, fallbacks) among the last ``limit`` calls since ``since`` a student tried."""
+        c = schema.calls.c
+        recent = (
+            sa.select(c.fallback)
+            .where(
+                c.task == task,
+                c.created_at >= since,
+                sa.or_(c.source == "student", c.fallback == sa.true()),
+            )
+            .order_by(c.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        query = sa.select(
+            sa.func.count(), sa.func.sum(sa.case((recent.c.fallback == sa.true(), 1), else_=0))
+        )
+        with self.engine.connect() as conn:
+            n, fallbacks = conn.execute(query).one()
+        return int(n or 0), int(fallbacks or 0)
 
     def iter_examples(self, task: str, split: str | None = None) -> Iterator[dict[str, Any]]:
         e = schema.examples

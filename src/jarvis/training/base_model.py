@@ -95,8 +95,12 @@ class BaseModel:
 
     @property
     def info(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "source": self.source,
-                "sha256": self.sha256}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "source": self.source,
+            "sha256": self.sha256,
+        }
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -197,7 +201,7 @@ def _convert_gguf(
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = "bfloat16"
-    dense = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    dense = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)  # type: ignore[no-untyped-call]
     state = {k: v.to(torch.bfloat16) for k, v in quantized.state_dict().items()}
     missing, unexpected = dense.load_state_dict(state, strict=False)
     missing = [k for k in missing if "lm_head" not in k]  # tied to the embeddings

@@ -33,7 +33,9 @@ class TokenizedExample:
 def prompt_ids(tokenizer: Any, task: Task[Any], inputs: dict[str, Any]) -> list[int]:
     """Token ids of the student prompt, ending where the answer starts."""
     ids = tokenizer.apply_chat_template(
-        list(student_messages(task, inputs)), add_generation_prompt=True, tokenize=True,
+        list(student_messages(task, inputs)),
+        add_generation_prompt=True,
+        tokenize=True,
         return_dict=False,
     )
     return list(ids)
@@ -47,9 +49,7 @@ def tokenize_example(
         *student_messages(task, inputs),
         {"role": "assistant", "content": render_answer(task, output)},
     ]
-    full = list(
-        tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)
-    )
+    full = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
     if full[: len(prompt)] != prompt:
         raise ValueError("the chat template does not extend the prompt with the answer")
     labels = [IGNORE] * len(prompt) + full[len(prompt) :]
@@ -83,7 +83,8 @@ def length_batches(
     current: list[TokenizedExample] = []
     for ex in order:
         longest = max([len(ex), *(len(e) for e in current)])
-        if current and (longest * (len(current) + 1) > tokens_per_batch or len(current) >= max_batch):
+        full = longest * (len(current) + 1) > tokens_per_batch or len(current) >= max_batch
+        if current and full:
             batches.append(current)
             current = []
         current.append(ex)

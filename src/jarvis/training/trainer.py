@@ -115,8 +115,8 @@ def load_for_training(base_path: Path, cfg: TrainConfig) -> tuple[Any, Any]:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(model, lora)  # adapters in fp32 (PEFT's autocast_adapter_dtype)
-    return model, tokenizer
+    peft_model = get_peft_model(model, lora)  # adapters in fp32 (autocast_adapter_dtype)
+    return peft_model, tokenizer
 
 
 def answer_loss(model: Any, batch: dict[str, Any]) -> Any:

@@ -1,0 +1,293 @@
+"""Training and versions: ``train``, ``runs``, ``versions``, ``promote``, ``rollback``,
+``eval``, ``worker`` and ``export-model``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from jarvis.cli.app import handle_errors, out, print_json, runtime
+from jarvis.errors import JarvisError
+from jarvis.registry import Registry, adapter_path
+from jarvis.runtime import Jarvis
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _registry(rt: Jarvis) -> Registry:
+    return Registry(rt.store, rt.settings.models_dir)
+
+
+def _follow(rt: Jarvis, run_id: int) -> dict[str, Any]:
+    """Run a queued job in a subprocess, with a progress bar fed from the store."""
+    from jarvis.training.worker import Worker
+
+    worker = Worker(rt.settings, rt)
+    holder: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: holder.update(o=worker.run_job(run_id)))
+    thread.start()
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=out, transient=False) as bar:
+        job = bar.add_task(f"run {run_id}", total=None, info="starting")
+        while thread.is_alive():
+            thread.join(0.5)
+            run = rt.store.runs.get(run_id) or {}
+            p = run.get("progress", {})
+            if p.get("total_steps"):
+                bar.update(
+                    job,
+                    total=p["total_steps"],
+                    completed=p.get("step", 0),
+                    info=f"loss {p.get('loss', 0):.4f}, {p.get('examples_per_s', 0):.1f} "
+                    f"ex/s, ETA {p.get('eta_s', 0):.0f} s",
+                )
+            else:
+                bar.update(job, info=escape(str(p.get("phase", run.get("status", "")))))
+    return rt.store.runs.get(run_id) or {}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    @handle_errors
+    def train_cmd(
+        ctx: typer.Context,
+        task: Annotated[str, typer.Argument(help="Task to train.")],
+        wait: Annotated[bool, typer.Option("--wait", help="Train now and show progress.")] = False,
+        epochs: Annotated[float | None, typer.Option(help="Override the epochs.")] = None,
+        max_steps: Annotated[int | None, typer.Option(help="Stop after N steps.")] = None,
+    ) -> None:
+        """Train a new version of TASK on all its training examples, gate it, promote it if good.
+
+        Without --wait the run is queued for `jarvis worker` (or `jarvis up`).
+        """
+        rt = runtime(ctx)
+        t = rt.task(task)
+        overrides: dict[str, Any] = {}
+        if epochs is not None:
+            overrides["epochs"] = epochs
+        if max_steps is not None:
+            overrides["max_steps"] = max_steps
+        n_train = rt.store.example_count(t.name, "train")
+        if n_train == 0:
+            raise JarvisError(f"task {t.name!r} has no training examples yet")
+        run_id = rt.store.runs.enqueue(
+            t.name, {"train_examples": n_train, "train": overrides}, "requested (jarvis train)"
+        )
+        if run_id is None:
+            raise JarvisError(f"task {t.name!r} already has a queued or running training run")
+        if not wait:
+            out.print(
+                f"queued run {run_id} for {t.name} ({n_train} training examples); "
+                "`jarvis worker` runs it, `jarvis runs` shows it",
+                markup=False,
+            )
+            return
+        run = _follow(rt, run_id)
+        p = run.get("progress", {})
+        if run.get("status") == "succeeded":
+            verdict = "promoted" if p.get("promoted") else "not promoted"
+            out.print(
+                f"run {run_id}: {run.get('version')} {verdict}: {p.get('reason')}", markup=False
+            )
+        else:
+            raise JarvisError(f"run {run_id} failed: {run.get('error')}")
+
+    @app.command("runs")
+    @handle_errors
+    def runs_cmd(
+        ctx: typer.Context,
+        task: Annotated[str | None, typer.Argument(help="Only this task.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Training runs, newest first, with their progress."""
+        from jarvis.training.worker import describe_run
+
+        rows = runtime(ctx).store.runs.recent(task)
+        if as_json:
+            print_json({"runs": rows})
+            return
+        table = Table(title="Training runs")
+        for col in ("id", "task", "status", "started", "version", "progress / error", "reason"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            started = (
+                dt.datetime.fromtimestamp(r["started_at"]).strftime("%H:%M:%S")
+                if r["started_at"]
+                else "-"
+            )
+            detail = r["error"] if r["status"] == "failed" else describe_run(r)
+            table.add_row(
+                str(r["id"]),
+                escape(r["task"]),
+                r["status"],
+                started,
+                r["version"] or "-",
+                escape(detail or ""),
+                escape(r["reason"] or ""),
+            )
+        out.print(table)
+
+    @app.command("versions")
+    @handle_errors
+    def versions_cmd(
+        ctx: typer.Context,
+        task: Annotated[str, typer.Argument(help="Task name.")],
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print JSON (with the cards).")
+        ] = False,
+    ) -> None:
+        """The versions of TASK with their gate results; the active one is marked."""
+        rt = runtime(ctx)
+        rows = _registry(rt).versions(task)
+        if as_json:
+            print_json({"task": task, "active": rt.store.versions.active(task), "versions": rows})
+            return
+        table = Table(title=f"Versions of {escape(task)}")
+        for col in (
+            "version",
+            "status",
+            "created",
+            "examples",
+            "final loss",
+            "format",
+            "semantic",
+            "fields",
+            "train s",
+            "verdict",
+        ):
+            table.add_column(col, overflow="fold")
+        for v in rows:
+            card = v["card"]
+            gate = card.get("gate", {}).get("candidate") or {}
+            train = card.get("train", {})
+            table.add_row(
+                v["name"],
+                ("[bold green]active[/]" if v["status"] == "active" else v["status"]),
+                dt.datetime.fromtimestamp(v["created_at"]).strftime("%m-%d %H:%M"),
+                str(train.get("examples", "-")),
+                f"{train['final_loss']:.4f}" if "final_loss" in train else "-",
+                _pct(gate.get("format_pass")),
+                _pct(gate.get("semantic_pass")),
+                _pct(gate.get("field_agreement")),
+                str(train.get("duration_s", "-")),
+                escape(card.get("gate", {}).get("verdict", {}).get("reason", "")),
+            )
+        out.print(table)
+
+    @app.command("promote")
+    @handle_errors
+    def promote_cmd(
+        ctx: typer.Context,
+        task: Annotated[str, typer.Argument(help="Task name.")],
+        version: Annotated[str, typer.Argument(help="Version, e.g. v0002.")],
+    ) -> None:
+        """Make VERSION the active version of TASK (atomic)."""
+        _registry(runtime(ctx)).promote(task, version)
+        out.print(f"{task} {version} is now active", markup=False)
+
+    @app.command("rollback")
+    @handle_errors
+    def rollback_cmd(
+        ctx: typer.Context, task: Annotated[str, typer.Argument(help="Task name.")]
+    ) -> None:
+        """Retire the active version of TASK and restore the one before it (or the teacher)."""
+        previous = _registry(runtime(ctx)).rollback(task)
+        out.print(
+            f"{task}: now served by {previous or 'the teacher (no active version)'}", markup=False
+        )
+
+    @app.command("eval")
+    @handle_errors
+    def eval_cmd(
+        ctx: typer.Context,
+        task: Annotated[str, typer.Argument(help="Task name.")],
+        version: Annotated[str | None, typer.Argument(help="Version (default: active).")] = None,
+        limit: Annotated[int | None, typer.Option(help="Held-out examples to use.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Run the held-out gate on a version now and print its figures."""
+        from jarvis.training.job import evaluate_version
+
+        rt = runtime(ctx)
+        t = rt.task(task)
+        name = version or rt.store.versions.active(t.name)
+        if name is None:
+            raise JarvisError(f"task {t.name!r} has no active version; name one")
+        report = evaluate_version(rt, t, name, limit)
+        if as_json:
+            print_json({"task": t.name, "version": name, **report.as_dict()})
+            return
+        out.print(
+            f"{t.name} {name} on {report.examples} held-out examples: format "
+            f"{report.format_pass:.1%}, semantic {report.semantic_pass:.1%}, fields "
+            f"{'-' if report.field_agreement is None else f'{report.field_agreement:.1%}'}, "
+            f"{report.seconds:.0f} s",
+            markup=False,
+        )
+        for f in report.failures[:5]:
+            out.print(f"  failed ({f['stage']}): {f['reason']}", markup=False)
+
+    @app.command("worker")
+    @handle_errors
+    def worker_cmd(
+        ctx: typer.Context,
+        once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    ) -> None:
+        """Watch every task; train, gate and promote when a task is due (one job at a time)."""
+        from jarvis.training.worker import Worker
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        worker = Worker(runtime(ctx).settings)
+        recovered = worker.recover()
+        if recovered:
+            out.print(f"marked interrupted runs as failed: {recovered}")
+        if once:
+            outcome = worker.step()
+            out.print(f"{outcome}" if outcome else "nothing to do", markup=False)
+            return
+        try:
+            worker.run_forever()
+        except KeyboardInterrupt:
+            out.print("worker stopped")
+
+    @app.command("export-model")
+    @handle_errors
+    def export_model_cmd(
+        ctx: typer.Context,
+        task: Annotated[str, typer.Argument(help="Task name.")],
+        version: Annotated[str, typer.Argument(help="Version, e.g. v0002.")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write.")],
+    ) -> None:
+        """Write a merged full model (base + adapter) as a Hugging Face directory."""
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from jarvis.training.base_model import resolve_base
+
+        rt = runtime(ctx)
+        path = adapter_path(rt.settings.models_dir, task, version)
+        if output.exists() and any(output.iterdir()):
+            raise JarvisError(f"{output} exists and is not empty")
+        base = resolve_base(rt.settings.base_model, rt.settings.home)
+        model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.bfloat16)
+        peft_model = PeftModel.from_pretrained(model, str(path))
+        merged = peft_model.merge_and_unload()
+        merged.save_pretrained(output, safe_serialization=True)
+        AutoTokenizer.from_pretrained(base.path).save_pretrained(output)
+        out.print(f"wrote the merged model of {task} {version} to {output}", markup=False)

@@ -1,0 +1,108 @@
+"""Versions on disk: ``<home>/models/<task>/v0001/`` with the adapter and its ``card.json``.
+
+Nothing is overwritten: a version is written into a hidden temporary directory and renamed
+into place in one step, and versions are never modified afterwards. Which version is active
+lives in the store (one transaction), so promotion and rollback are atomic too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from jarvis.errors import ConfigError
+from jarvis.store import Store
+from jarvis.store.versions import check_version_name
+from jarvis.tasks import check_task_name
+
+ADAPTER = "adapter"
+CARD = "card.json"
+
+
+def version_dir(models_dir: Path, task: str, version: str) -> Path:
+    """The directory of a version; names are validated so no path can escape ``models_dir``."""
+    check_task_name(task)
+    check_version_name(version)
+    root = models_dir.resolve()
+    path = (root / task / version).resolve()
+    if root not in path.parents:
+        raise ConfigError(f"version path escapes the models directory: {task}/{version}")
+    return path
+
+
+def staging_dir(models_dir: Path, task: str, version: str) -> Path:
+    """A fresh hidden directory beside the final one, to build a version in."""
+    parent = version_dir(models_dir, task, version).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{version}-", dir=parent))
+
+
+def publish(staging: Path, models_dir: Path, task: str, version: str, card: dict[str, Any]) -> Path:
+    """Write the card and move the staged version into place, atomically."""
+    target = version_dir(models_dir, task, version)
+    if target.exists():
+        raise ConfigError(f"version {task}/{version} already exists on disk")
+    if not (staging / ADAPTER / "adapter_config.json").is_file():
+        raise ConfigError(f"staged version {task}/{version} has no adapter")
+    tmp_card = staging / f".{CARD}.tmp"
+    tmp_card.write_text(json.dumps(card, indent=2, default=str))
+    with tmp_card.open("rb") as fh:
+        os.fsync(fh.fileno())
+    tmp_card.replace(staging / CARD)
+    os.replace(staging, target)
+    return target
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_card(models_dir: Path, task: str, version: str) -> dict[str, Any]:
+    path = version_dir(models_dir, task, version) / CARD
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read the card of {task}/{version}: {exc}") from exc
+    return data
+
+
+def adapter_path(models_dir: Path, task: str, version: str) -> Path:
+    path = version_dir(models_dir, task, version) / ADAPTER
+    if not (path / "adapter_config.json").is_file():
+        raise ConfigError(f"version {task}/{version} has no adapter at {path}")
+    return path
+
+
+class Registry:
+    """Versions of every task: files on disk plus their state in the store."""
+
+    def __init__(self, store: Store, models_dir: Path) -> None:
+        self.store = store
+        self.models_dir = models_dir
+
+    def versions(self, task: str) -> list[dict[str, Any]]:
+        return self.store.versions.of_task(check_task_name(task))
+
+    def active(self, task: str) -> str | None:
+        return self.store.versions.active(task)
+
+    def promote(self, task: str, version: str) -> None:
+        adapter_path(self.models_dir, task, version)  # refuse a version with no adapter
+        self.store.versions.promote(task, version)
+        self.store.add_event(
+            "promoted", f"{task} {version} is now active", task=task, version=version
+        )
+
+    def rollback(self, task: str) -> str | None:
+        previous = self.store.versions.rollback(check_task_name(task))
+        self.store.add_event(
+            "rolled_back",
+            f"{task} rolled back to {previous or 'the teacher'}",
+            task=task,
+            version=previous,
+        )
+        return previous

@@ -1,0 +1,133 @@
+"""The held-out gate: is a trained candidate good enough to serve, and not worse than now?
+
+A candidate answers the task's held-out examples (never trained on) and every answer is judged
+by the same validator the router uses at run time. It is promoted only if its semantic pass
+rate clears the task's floor and is not below the active version's on the same examples.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from jarvis.tasks import Task
+from jarvis.validate import validate_answer
+
+Answerer = Callable[[Sequence[dict[str, Any]]], list[tuple[str, int]]]
+"""Answers a batch of inputs: one (text, tokens generated) per input."""
+
+
+@dataclass
+class GateReport:
+    examples: int
+    format_pass: float
+    semantic_pass: float
+    field_agreement: float | None
+    exact_match: float | None
+    tokens_out_mean: float
+    seconds: float
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list):
+        out = {f"{prefix}.#": len(value)}
+        for i, v in enumerate(value):
+            out.update(_leaves(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def field_agreement(answer: Any, reference: Any) -> float:
+    """Share of the reference's leaf fields (and list lengths) that the answer matches."""
+    ref, got = _leaves(reference), _leaves(answer)
+    if not ref:
+        return 1.0 if answer == reference else 0.0
+    return sum(1 for k, v in ref.items() if got.get(k) == v) / len(ref)
+
+
+def evaluate(
+    task: Task[Any],
+    heldout: Sequence[dict[str, Any]],
+    answer: Answerer,
+    *,
+    batch_size: int = 8,
+) -> GateReport:
+    """Answer every held-out example with ``answer`` and judge it with the task's validator."""
+    started = time.perf_counter()
+    n = len(heldout)
+    fmt = sem = 0
+    agreement: list[float] = []
+    exact = 0
+    tokens = 0
+    failures: list[dict[str, Any]] = []
+    for start in range(0, n, batch_size):
+        rows = heldout[start : start + batch_size]
+        inputs = [task.load_inputs(r["input"]) for r in rows]
+        for row, inp, (text, n_tokens) in zip(rows, inputs, answer(inputs), strict=True):
+            tokens += n_tokens
+            verdict = validate_answer(task, inp, text)
+            fmt += verdict.stage != "format"
+            sem += verdict.valid
+            if verdict.output is not None and not task.is_free_text:
+                got = task.dump_output(verdict.output)
+                agreement.append(field_agreement(got, row["output"]))
+                exact += got == row["output"]
+            elif not task.is_free_text:
+                agreement.append(0.0)
+            if not verdict.valid and len(failures) < 10:
+                failures.append(
+                    {
+                        "example_id": row.get("id"),
+                        "stage": verdict.stage,
+                        "reason": verdict.reason,
+                        "answer": text[:300],
+                    }
+                )
+    typed = not task.is_free_text
+    return GateReport(
+        examples=n,
+        format_pass=fmt / n if n else 0.0,
+        semantic_pass=sem / n if n else 0.0,
+        field_agreement=sum(agreement) / len(agreement) if typed and agreement else None,
+        exact_match=exact / n if typed and n else None,
+        tokens_out_mean=tokens / n if n else 0.0,
+        seconds=time.perf_counter() - started,
+        failures=failures,
+    )
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    promote: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"promote": self.promote, "reason": self.reason}
+
+
+def decide(candidate: GateReport, active: GateReport | None, floor: float) -> GateVerdict:
+    if candidate.examples == 0:
+        return GateVerdict(False, "no held-out examples to judge the candidate on")
+    if candidate.semantic_pass < floor:
+        return GateVerdict(
+            False, f"semantic pass {candidate.semantic_pass:.1%} is below the floor {floor:.1%}"
+        )
+    if active is not None and candidate.semantic_pass < active.semantic_pass:
+        return GateVerdict(
+            False,
+            f"semantic pass {candidate.semantic_pass:.1%} is below the active version's "
+            f"{active.semantic_pass:.1%} on the same held-out examples",
+        )
+    vs = f" (active: {active.semantic_pass:.1%})" if active is not None else ""
+    return GateVerdict(True, f"semantic pass {candidate.semantic_pass:.1%} ≥ floor {floor:.1%}{vs}")

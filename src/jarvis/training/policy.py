@@ -1,0 +1,67 @@
+"""When a task should be (re)trained.
+
+* first training: the task has at least ``threshold`` training examples and no version;
+* cumulative retraining: ``retrain_every`` new training examples since the last run started
+  (the new run trains on all of them, old and new);
+* drift: the student's recent fallback rate exceeds ``fallback_limit`` over a full window of
+  ``fallback_window`` student calls since the last run.
+
+A failed run is not retried at once: only after more data arrives or a cool-down.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from jarvis.config import Settings
+from jarvis.store import Store
+
+RETRY_FAILED_AFTER_S = 600.0
+
+
+@dataclass(frozen=True)
+class Due:
+    task: str
+    reason: str
+    train_examples: int
+
+
+def training_due(
+    store: Store, settings: Settings, task: str, declared: Any = None, now: float | None = None
+) -> Due | None:
+    """Why ``task`` should be trained now, or None."""
+    now = time.time() if now is None else now
+    threshold = int(settings.for_task(task, "threshold", getattr(declared, "threshold", None)))
+    every = int(settings.for_task(task, "retrain_every"))
+    n_train = store.example_count(task, "train")
+    last = store.runs.last_finished(task)
+    ever_built = any(
+        v["status"] not in ("building", "failed") for v in store.versions.of_task(task)
+    )
+    if last is None or not ever_built:
+        if n_train < threshold:
+            return None
+        if last is not None and last["status"] == "failed":
+            grew = n_train - int(last["params"].get("train_examples", 0)) >= every
+            cooled = now - (last["finished_at"] or 0) >= RETRY_FAILED_AFTER_S
+            if not (grew or cooled):
+                return None
+        return Due(task, f"threshold reached ({n_train} ≥ {threshold} training examples)", n_train)
+    new = n_train - int(last["params"].get("train_examples", 0))
+    if new >= every:
+        return Due(task, f"{new} new training examples since run {last['id']}", n_train)
+    if last["status"] == "failed" and now - (last["finished_at"] or 0) < RETRY_FAILED_AFTER_S:
+        return None  # drift alone must not retry a failed run at once (a crash loop)
+    window = int(settings.for_task(task, "fallback_window"))
+    limit = float(settings.for_task(task, "fallback_limit"))
+    calls, fallbacks = store.student_routed_calls(task, last["started_at"] or 0.0, window)
+    if calls >= window and fallbacks / calls > limit:
+        return Due(
+            task,
+            f"fallback rate {fallbacks / calls:.0%} > {limit:.0%} "
+            f"over the last {calls} student calls",
+            n_train,
+        )
+    return None

@@ -1,0 +1,99 @@
+"""The local student: one base model in memory, one LoRA adapter per task, in this process.
+
+The router asks :meth:`LocalStudent.active_version` on every call; the answer comes from the
+store (cached for a moment), so a version promoted by the worker, or a rollback, is picked up
+by the next calls without a restart. Adapters are loaded on first use and kept; torch is only
+imported when a student actually answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from jarvis.backends import Generation, GenerationRequest
+from jarvis.config import Settings
+from jarvis.errors import BackendError, JarvisError
+from jarvis.registry import adapter_path
+from jarvis.store import Store
+
+ACTIVE_TTL_S = 1.0
+
+
+class LocalStudent:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._lock = threading.Lock()  # one generation at a time on the shared model
+        self._active: dict[str, tuple[float, str | None]] = {}
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._loaded: set[str] = set()
+
+    def active_version(self, task: str) -> str | None:
+        now = time.monotonic()
+        cached = self._active.get(task)
+        if cached is not None and now - cached[0] < ACTIVE_TTL_S:
+            return cached[1]
+        version = self.store.versions.active(task)
+        self._active[task] = (now, version)
+        return version
+
+    def _ensure_model(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from jarvis.training.base_model import resolve_base
+        from jarvis.training.trainer import set_threads
+
+        set_threads(self.settings.train_threads)
+        base = resolve_base(self.settings.base_model, self.settings.home)
+        self._tokenizer = AutoTokenizer.from_pretrained(base.path)
+        self._model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.bfloat16)
+        self._model.eval()
+
+    def _ensure_adapter(self, task: str, version: str) -> str:
+        name = f"{task}@{version}"
+        if name in self._loaded:
+            return name
+        path = adapter_path(self.settings.models_dir, task, version)
+        from peft import PeftModel
+
+        if not self._loaded:
+            self._model = PeftModel.from_pretrained(self._model, str(path), adapter_name=name)
+        else:
+            self._model.load_adapter(str(path), adapter_name=name)
+        self._model.eval()
+        self._loaded.add(name)
+        return name
+
+    def generate(self, request: GenerationRequest, version: str) -> Generation:
+        from jarvis.training.generate import generate_batch
+
+        with self._lock:
+            try:
+                self._ensure_model()
+                name = self._ensure_adapter(request.task.name, version)
+                self._model.set_adapter(name)
+                max_new = request.sampling.max_tokens or self.settings.max_tokens
+                out = generate_batch(
+                    self._model,
+                    self._tokenizer,
+                    request.task,
+                    [request.inputs],
+                    request.sampling,
+                    max_new,
+                )[0]
+            except JarvisError as exc:
+                raise BackendError(f"student {request.task.name}@{version}: {exc}") from exc
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise BackendError(f"student {request.task.name}@{version} failed: {exc}") from exc
+        return Generation(
+            text=out.text,
+            model=f"{self.settings.base_model}+{request.task.name}@{version}",
+            tokens_in=out.tokens_in,
+            tokens_out=out.tokens_out,
+        )

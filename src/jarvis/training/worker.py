@@ -1,0 +1,198 @@
+"""The worker: watches every task and runs training jobs, one at a time, each in a subprocess.
+
+Restartable: on start (and before each job) it marks runs whose process is gone as failed,
+so a kill -9 of the worker or of a job never leaves a run "running" forever, and never touches
+the active version. A job keeps running if only the worker dies; the next worker waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jarvis.config import Settings
+from jarvis.runtime import Jarvis
+from jarvis.training.policy import training_due
+
+log = logging.getLogger(__name__)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours is dead too: reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+@dataclass
+class JobOutcome:
+    run_id: int
+    task: str
+    returncode: int
+    status: str
+    version: str | None
+    error: str | None
+
+
+class Worker:
+    def __init__(self, settings: Settings, runtime: Jarvis | None = None) -> None:
+        self.settings = settings
+        self.rt = runtime or Jarvis(settings)
+        self.store = self.rt.store
+
+    def recover(self) -> list[int]:
+        """Fail runs whose process died (kill -9, OOM, reboot); return their ids."""
+        failed = []
+        for run in self.store.runs.running():
+            if pid_alive(run["pid"]):
+                continue
+            self.store.runs.finish(run["id"], "failed", "interrupted: the training process died")
+            if run.get("version"):
+                self.store.versions.fail_if_building(run["task"], run["version"])
+            self.store.add_event(
+                "training_failed",
+                f"{run['task']}: run {run['id']} was interrupted",
+                task=run["task"],
+            )
+            failed.append(run["id"])
+        return failed
+
+    def enqueue_due(self) -> list[int]:
+        """Queue a run for every task whose policy says it is due."""
+        queued = []
+        for name in self.store.task_names():
+            declared = self.rt.tasks.get(name)
+            if declared is None:
+                continue  # the worker can only train tasks whose code it can load
+            due = training_due(self.store, self.settings, name, declared)
+            if due is None:
+                continue
+            run_id = self.store.runs.enqueue(
+                name, {"train_examples": due.train_examples}, due.reason
+            )
+            if run_id is not None:
+                log.info("queued run %s for %s: %s", run_id, name, due.reason)
+                queued.append(run_id)
+        return queued
+
+    def busy(self) -> bool:
+        return any(pid_alive(r["pid"]) for r in self.store.runs.running())
+
+    def run_job(self, run_id: int, on_line: Callable[[str], None] | None = None) -> JobOutcome:
+        """Run one queued job in a subprocess and wait for it."""
+        # The job gets exactly this worker's settings (minus secrets it does not need), in a
+        # private file rather than on its command line.
+        data = self.settings.model_dump(mode="json", exclude={"teacher_api_key"})
+        fd, settings_path = tempfile.mkstemp(prefix="jarvis-run-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        try:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "jarvis.training.job",
+                    str(run_id),
+                    "--settings",
+                    settings_path,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            code = proc.wait()
+        finally:
+            os.unlink(settings_path)
+        run = self.store.runs.get(run_id) or {}
+        if run.get("status") in ("queued", "running"):
+            # The job died before it could record its end (killed, OOM, crashed at start).
+            self.store.runs.finish(run_id, "failed", f"the training process exited with {code}")
+            if run.get("version"):
+                self.store.versions.fail_if_building(run["task"], run["version"])
+            run = self.store.runs.get(run_id) or {}
+        return JobOutcome(
+            run_id,
+            str(run.get("task")),
+            code,
+            str(run.get("status")),
+            run.get("version"),
+            run.get("error"),
+        )
+
+    def step(self) -> JobOutcome | None:
+        """Recover, queue what is due, and run the oldest queued job (if no job is running)."""
+        self.recover()
+        self.enqueue_due()
+        if self.busy():
+            return None
+        run = self.store.runs.next_queued()
+        if run is None:
+            return None
+        return self.run_job(run["id"])
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        log.info("worker watching %s", self.settings.resolved_database_url)
+        while not stop.is_set():
+            try:
+                outcome = self.step()
+            except Exception:  # keep watching: one bad step must not stop the loop
+                log.exception("worker step failed")
+                outcome = None
+            if outcome is not None:
+                log.info(
+                    "run %s of %s: %s %s",
+                    outcome.run_id,
+                    outcome.task,
+                    outcome.status,
+                    outcome.version or outcome.error or "",
+                )
+            else:
+                stop.wait(self.settings.worker_poll_s)
+
+
+def describe_run(run: dict[str, Any]) -> str:
+    p = run.get("progress", {})
+    if p.get("phase") == "training" and p.get("total_steps"):
+        return (
+            f"step {p.get('step', 0)}/{p['total_steps']} loss {p.get('loss', float('nan')):.4f}"
+            f" {p.get('examples_per_s', 0):.1f} ex/s, ETA {p.get('eta_s', 0):.0f} s"
+        )
+    return str(p.get("phase", run["status"]))
+
+
+def wait_for(
+    store: Any, run_id: int, poll_s: float = 0.5, timeout_s: float | None = None
+) -> dict[str, Any]:
+    """Poll a run until it has finished (or ``timeout_s`` passed); return its row."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        run: dict[str, Any] = store.runs.get(run_id) or {}
+        if not run or run["status"] in ("succeeded", "failed"):
+            return run
+        if deadline is not None and time.monotonic() > deadline:
+            return run
+        time.sleep(poll_s)

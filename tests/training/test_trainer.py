@@ -1,0 +1,80 @@
+"""LoRA training on the tiny base: the loss goes down, only the answer is learned, and the
+adapter is saved in the standard PEFT format."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from jarvis.rpg import create_next_level, oracle_level
+from jarvis.training.dataset import IGNORE, length_batches, tokenize_example
+from jarvis.training.trainer import TrainConfig, load_for_training, train
+
+
+def level_examples(tokenizer: object, n: int) -> list:  # type: ignore[type-arg]
+    rng = random.Random(0)
+    out = []
+    for _ in range(n):
+        d = rng.randint(1, 5)
+        inputs = create_next_level.bind([], d)
+        out.append(tokenize_example(tokenizer, create_next_level, inputs,
+                                    oracle_level([], d, rng), None))
+    return out
+
+
+def test_labels_cover_only_the_answer(tiny_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    ex = level_examples(tok, 1)[0]
+    answer = [t for t, label in zip(ex.input_ids, ex.labels, strict=True) if label != IGNORE]
+    text = tok.decode(answer)
+    assert text.startswith('{"name":1,"difficulty":')
+    assert text.rstrip().endswith("<|im_end|>")  # the model learns to stop
+    prompt = tok.decode([t for t, label in zip(ex.input_ids, ex.labels, strict=True)
+                         if label == IGNORE])
+    assert "create_next_level\n\nlast_levels = []" in prompt
+
+
+def test_length_batches_respect_the_token_budget(tiny_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    examples = level_examples(tok, 30)
+    batches = length_batches(examples, tokens_per_batch=400, max_batch=8, seed=1)
+    assert sum(len(b) for b in batches) == 30
+    for batch in batches:
+        assert len(batch) <= 8
+        assert max(len(e) for e in batch) * len(batch) <= 400 or len(batch) == 1
+
+
+def test_loss_goes_down_and_the_adapter_is_a_peft_adapter(tiny_base: Path, tmp_path: Path) -> None:
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    cfg = TrainConfig(epochs=5, learning_rate=3e-2, rank=8, alpha=16, tokens_per_batch=1024,
+                      target_modules=modules, threads=2)
+    model, tok = load_for_training(tiny_base, cfg)
+    result = train(model, tok, level_examples(tok, 24), cfg)
+    assert result.steps >= 10
+    assert result.final_loss < result.first_loss * 0.5
+    model.save_pretrained(tmp_path / "adapter")
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == 8
+    assert set(config["target_modules"]) == set(modules)
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_training_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="rank"):
+        TrainConfig(rank=0)
+    with pytest.raises(ValueError, match="dtype"):
+        TrainConfig(dtype="float8")
+
+
+def test_no_examples_is_a_clear_error(tiny_base: Path) -> None:
+    cfg = TrainConfig(max_steps=1)
+    model, tok = load_for_training(tiny_base, cfg)
+    with pytest.raises(ValueError, match="no training examples"):
+        train(model, tok, [], cfg)
