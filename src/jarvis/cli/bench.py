@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from jarvis.cli.app import handle_errors, out, print_json
+from jarvis.errors import JarvisError
 
 bench_app = typer.Typer(
     help="Benchmarks (each prints its baseline side by side).", no_args_is_help=True
@@ -57,3 +59,88 @@ def router_cmd(
             f"≤{r['target_p50_ms']:.0f} ms {ok}",
         )
     out.print(table)
+
+
+@bench_app.command("training")
+@handle_errors
+def training_cmd(
+    task: Annotated[str, typer.Option("--task", help="level or map.")] = "level",
+    examples: Annotated[int, typer.Option("--examples", "-n", min=4)] = 300,
+    probes: Annotated[int, typer.Option(help="Student calls after promotion.")] = 20,
+    home: Annotated[
+        Path | None, typer.Option(help="JARVIS_HOME to use (default: a new temp dir).")
+    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="Override the training epochs.")] = None,
+    gate_examples: Annotated[int | None, typer.Option(help="Held-out examples judged.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """From an empty home: teacher calls → threshold → train → gate → promote → student calls."""
+    from jarvis.benchmarks.training import TASKS, run
+
+    if task not in TASKS:
+        raise JarvisError(f"--task must be one of {', '.join(TASKS)}")
+    overrides: dict[str, Any] = {}
+    if epochs is not None:
+        overrides["train_epochs"] = epochs
+    if gate_examples is not None:
+        overrides["gate_examples"] = gate_examples
+    say = (lambda _msg: None) if as_json else (lambda msg: out.print(msg, markup=False))
+    f = run(task, examples, home, probes=probes, settings_overrides=overrides, say=say)
+    train = f.card.get("train", {})
+    gate = f.card.get("gate", {})
+    summary = {
+        "task": f.task,
+        "examples": f.examples,
+        "run": f.run_status,
+        "version": f.version,
+        "promoted": f.promoted,
+        "threshold_to_active_s": f.threshold_to_active_s,
+        "train_s": train.get("duration_s"),
+        "steps": train.get("steps"),
+        "seconds_per_step": train.get("seconds_per_step"),
+        "examples_per_s": train.get("examples_per_s"),
+        "peak_rss_mb": train.get("peak_rss_mb"),
+        "final_loss": train.get("final_loss"),
+        "gate": gate.get("candidate"),
+        "verdict": gate.get("verdict"),
+        "student_calls": f.student_calls,
+        "student_without_fallback": f.student_without_fallback,
+        "error": f.error,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"Training benchmark: {f.task}, {f.examples} teacher examples")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    g = gate.get("candidate") or {}
+    rows = [
+        ("threshold → active", _s(f.threshold_to_active_s)),
+        ("training time", _s(train.get("duration_s"))),
+        ("steps / s per step", f"{train.get('steps')} / {train.get('seconds_per_step')}"),
+        ("examples/s", str(train.get("examples_per_s"))),
+        ("peak memory of the job", f"{train.get('peak_rss_mb')} MB"),
+        (
+            "loss first → final",
+            f"{train.get('first_loss', 0):.3f} → {train.get('final_loss', 0):.4f}",
+        ),
+        ("held-out examples", str(g.get("examples"))),
+        ("format / semantic pass", f"{_p(g.get('format_pass'))} / {_p(g.get('semantic_pass'))}"),
+        ("field agreement / exact", f"{_p(g.get('field_agreement'))} / {_p(g.get('exact_match'))}"),
+        ("gate verdict", str((gate.get("verdict") or {}).get("reason"))),
+        (
+            "student answers w/o fallback",
+            f"{f.student_without_fallback}/{f.student_calls}" if f.student_calls else "-",
+        ),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+
+
+def _s(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f} s"
+
+
+def _p(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"

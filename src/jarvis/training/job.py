@@ -28,7 +28,7 @@ from jarvis.registry import ADAPTER, Registry, adapter_path, discard, publish, s
 from jarvis.runtime import Jarvis
 from jarvis.tasks import Task
 from jarvis.training.base_model import resolve_base
-from jarvis.training.dataset import tokenize_rows
+from jarvis.training.dataset import IGNORE, tokenize_rows
 from jarvis.training.gate import GateReport, decide, evaluate
 from jarvis.training.generate import generate_batch
 from jarvis.training.trainer import Progress, TrainConfig, load_for_training, train
@@ -183,6 +183,10 @@ def run(run_id: int, settings: Settings) -> int:
             "train": {
                 "examples": len(examples),
                 "skipped_too_long": too_long,
+                # the longest answer trained on, in tokens: serving caps generation near it
+                "max_answer_tokens": max(
+                    (sum(1 for x in e.labels if x != IGNORE) for e in examples), default=0
+                ),
                 "example_ids": [
                     min((r["id"] for r in rows), default=None),
                     max((r["id"] for r in rows), default=None),

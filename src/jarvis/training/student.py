@@ -15,7 +15,7 @@ from typing import Any
 from jarvis.backends import Generation, GenerationRequest
 from jarvis.config import Settings
 from jarvis.errors import BackendError, JarvisError
-from jarvis.registry import adapter_path
+from jarvis.registry import adapter_path, read_card
 from jarvis.store import Store
 
 ACTIVE_TTL_S = 1.0
@@ -30,6 +30,7 @@ class LocalStudent:
         self._model: Any = None
         self._tokenizer: Any = None
         self._loaded: set[str] = set()
+        self._max_new: dict[str, int] = {}  # per adapter: a cap near its longest answer
 
     def active_version(self, task: str) -> str | None:
         now = time.monotonic()
@@ -67,6 +68,11 @@ class LocalStudent:
         else:
             self._model.load_adapter(str(path), adapter_name=name)
         self._model.eval()
+        card = read_card(self.settings.models_dir, task, version)
+        longest = int(card.get("train", {}).get("max_answer_tokens") or 0)
+        if longest:
+            # an answer much longer than any it was trained on is a runaway: stop early
+            self._max_new[name] = int(longest * 1.25) + 8
         self._loaded.add(name)
         return name
 
@@ -78,7 +84,10 @@ class LocalStudent:
                 self._ensure_model()
                 name = self._ensure_adapter(request.task.name, version)
                 self._model.set_adapter(name)
-                max_new = request.sampling.max_tokens or self.settings.max_tokens
+                max_new = min(
+                    request.sampling.max_tokens or self.settings.max_tokens,
+                    self._max_new.get(name, self.settings.max_tokens),
+                )
                 out = generate_batch(
                     self._model,
                     self._tokenizer,

@@ -1,0 +1,128 @@
+"""The student learns a task: from an empty home to an active version, measured.
+
+1. Teacher phase: calls go through the router (the procedural teacher answers) until the task
+   has ``examples`` training examples; the threshold is set to that number.
+2. The worker trains, gates and promotes, exactly as in production (a subprocess job).
+   Measured: wall time from the threshold being reached to the version being active, training
+   examples/s and seconds/step, the job's peak memory, the gate table.
+3. Student phase: calls for difficulties 1..20 (levels) or levels of difficulties 1..20 (maps)
+   go through the router again; measured: the share answered by the student without fallback.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jarvis.config import Settings
+from jarvis.rpg.models import Level
+from jarvis.rpg.oracle import oracle_level
+from jarvis.rpg.tasks import create_next_level, create_next_map
+from jarvis.runtime import Jarvis
+from jarvis.tasks import Task
+from jarvis.training.worker import Worker
+
+TASKS: dict[str, Task[Any]] = {"level": create_next_level, "map": create_next_map}
+
+
+def level_inputs(rng: random.Random) -> dict[str, Any]:
+    """A call like the game makes: a difficulty and up to three previous levels."""
+    d = rng.randint(1, 20)
+    previous: list[Level] = []
+    for _ in range(rng.randint(0, 3)):
+        previous.append(oracle_level(previous, max(1, d - rng.randint(0, 1)), rng))
+    return {"last_levels": previous, "difficulty": d}
+
+
+def map_inputs(rng: random.Random, difficulty: int | None = None) -> dict[str, Any]:
+    d = difficulty or rng.randint(1, 20)
+    return {"level": oracle_level([], d, rng).model_copy(update={"name": rng.randint(1, 40)})}
+
+
+@dataclass
+class TrainingFigures:
+    task: str
+    examples: int
+    teacher_phase_s: float
+    threshold_to_active_s: float | None
+    run_status: str
+    version: str | None
+    promoted: bool
+    card: dict[str, Any] = field(default_factory=dict)
+    student_calls: int = 0
+    student_without_fallback: int = 0
+    student_phase_s: float = 0.0
+    error: str | None = None
+
+
+def run(
+    task_key: str = "level",
+    examples: int = 300,
+    home: Path | None = None,
+    seed: int = 0,
+    probes: int = 20,
+    settings_overrides: dict[str, Any] | None = None,
+    say: Any = print,
+) -> TrainingFigures:
+    task = TASKS[task_key]
+    owned = home is None
+    workdir = Path(tempfile.mkdtemp(prefix="jarvis-bench-")) if owned else home
+    assert workdir is not None
+    settings = Settings(
+        home=workdir, teacher_seed=seed, threshold=examples, **(settings_overrides or {})
+    )
+    rt = Jarvis(settings)
+    rng = random.Random(seed)
+    make = level_inputs if task is create_next_level else map_inputs
+
+    started = time.perf_counter()
+    while rt.store.example_count(task.name, "train") < examples:
+        rt.call(task, make(rng))
+    teacher_s = time.perf_counter() - started
+    say(f"teacher phase: {examples} training examples of {task.name} in {teacher_s:.1f} s")
+
+    threshold_reached = time.perf_counter()
+    worker = Worker(settings, rt)
+    outcome = worker.step()
+    active_at = time.perf_counter()
+    if outcome is None:
+        return TrainingFigures(task.name, examples, teacher_s, None, "not started", None, False)
+    active = rt.store.versions.active(task.name)
+    version = outcome.version
+    card: dict[str, Any] = {}
+    if version is not None:
+        row = rt.store.versions.get(task.name, version)
+        card = row["card"] if row else {}
+    figures = TrainingFigures(
+        task=task.name,
+        examples=examples,
+        teacher_phase_s=teacher_s,
+        threshold_to_active_s=(active_at - threshold_reached) if active == version else None,
+        run_status=outcome.status,
+        version=version,
+        promoted=active == version and version is not None,
+        card=card,
+        error=outcome.error,
+    )
+    say(f"run {outcome.run_id}: {outcome.status} {version or ''} {outcome.error or ''}")
+    if not figures.promoted:
+        return figures
+
+    time.sleep(1.1)  # the router's student re-reads the active version every second
+    t0 = time.perf_counter()
+    for i in range(probes):
+        d = 1 + i % 20
+        if task is create_next_level:
+            inputs = {"last_levels": [], "difficulty": d}
+        else:
+            inputs = map_inputs(rng, d)
+        result = rt.call(task, inputs, raise_on_invalid=False)
+        figures.student_calls += 1
+        figures.student_without_fallback += int(result.source == "student" and result.valid)
+    figures.student_phase_s = time.perf_counter() - t0
+    rt.close()
+    return figures
