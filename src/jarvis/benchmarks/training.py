@@ -33,8 +33,11 @@ def level_inputs(rng: random.Random) -> dict[str, Any]:
     """A call like the game makes: a difficulty and up to three previous levels."""
     d = rng.randint(1, 20)
     previous: list[Level] = []
+    name = rng.randint(1, 40)
     for _ in range(rng.randint(0, 3)):
-        previous.append(oracle_level(previous, max(1, d - rng.randint(0, 1)), rng))
+        level = oracle_level(previous, max(1, d - rng.randint(0, 2)), rng)
+        previous.append(level.model_copy(update={"name": name}))
+        name += 1
     return {"last_levels": previous, "difficulty": d}
 
 
@@ -80,8 +83,12 @@ def run(
     make = level_inputs if task is create_next_level else map_inputs
 
     started = time.perf_counter()
+    calls = 0
     while rt.store.example_count(task.name, "train") < examples:
         rt.call(task, make(rng))
+        calls += 1
+        if calls > 20 * examples:  # the inputs repeat: more calls would add no examples
+            raise RuntimeError(f"{calls} calls gave fewer than {examples} distinct examples")
     teacher_s = time.perf_counter() - started
     say(f"teacher phase: {examples} training examples of {task.name} in {teacher_s:.1f} s")
 

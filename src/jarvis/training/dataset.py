@@ -1,7 +1,8 @@
 """Turning a task's examples into token tensors for training: loss on the answer only.
 
 Each example is rendered with :func:`jarvis.prompts.student_messages` (exactly what the
-student sees at serve time) and the model's own chat template. Prompt tokens get the label
+student sees at serve time), the answer in the student's positional encoding
+(:mod:`jarvis.codec`), and the model's own chat template. Prompt tokens get the label
 -100 so only the answer (and the end-of-turn token that stops generation) is learned.
 Batches are built by length bucketing under a token budget, so CPU time goes to real tokens,
 not padding.
@@ -14,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jarvis.prompts import render_answer, student_messages
+from jarvis.codec import student_answer
+from jarvis.prompts import student_messages
 from jarvis.tasks import Task
 
 IGNORE = -100
@@ -47,7 +49,7 @@ def tokenize_example(
     prompt = prompt_ids(tokenizer, task, inputs)
     messages = [
         *student_messages(task, inputs),
-        {"role": "assistant", "content": render_answer(task, output)},
+        {"role": "assistant", "content": student_answer(task, output)},
     ]
     full = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
     if full[: len(prompt)] != prompt:

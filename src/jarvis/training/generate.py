@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from jarvis.backends import Sampling
+from jarvis.codec import from_student
 from jarvis.tasks import Task
 from jarvis.training.dataset import prompt_ids
 
 
 @dataclass(frozen=True, slots=True)
 class Generated:
-    text: str
+    text: str  # the answer as the validator reads it
     tokens_in: int
     tokens_out: int
+    raw: str = ""  # what the model wrote (positional JSON for typed tasks)
 
 
 def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -66,6 +68,7 @@ def generate_batch(
     for i, p in enumerate(prompts):
         new = out[i, width:].tolist()
         cut = next((k for k, t in enumerate(new) if t in stops), len(new))
-        text = tokenizer.decode(new[:cut], skip_special_tokens=True)
-        results.append(Generated(text=text.strip(), tokens_in=len(p), tokens_out=cut))
+        raw = tokenizer.decode(new[:cut], skip_special_tokens=True).strip()
+        text = from_student(task, raw)  # positional → keyed JSON, for the validator
+        results.append(Generated(text=text, tokens_in=len(p), tokens_out=cut, raw=raw))
     return results

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jarvis.backends import GREEDY
+from jarvis.codec import student_answer
 from jarvis.config import Settings
 from jarvis.errors import ConfigError, JarvisError
 from jarvis.registry import ADAPTER, Registry, adapter_path, discard, publish, staging_dir
@@ -62,11 +63,10 @@ def heldout_sample(rt: Jarvis, task: str, limit: int) -> list[dict[str, Any]]:
 
 def max_new_tokens(task: Task[Any], rows: list[dict[str, Any]], tokenizer: Any) -> int:
     """Room for the longest teacher answer seen, with a margin."""
-    from jarvis.prompts import render_answer
 
     longest = 16
     for row in rows:
-        answer = render_answer(task, task.output_adapter.validate_python(row["output"]))
+        answer = student_answer(task, task.output_adapter.validate_python(row["output"]))
         longest = max(longest, len(tokenizer(answer).input_ids))
     return int(longest * 1.25) + 8
 
