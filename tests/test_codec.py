@@ -40,7 +40,7 @@ def test_maps_round_trip_and_get_much_shorter() -> None:
 def test_decode_rejects_a_layout_that_does_not_fit() -> None:
     with pytest.raises(CodecError, match="7 values for Level"):
         decode(Level, [1, 2, 3])
-    with pytest.raises(CodecError, match="answer.walls: expected a list"):
+    with pytest.raises(CodecError, match=r"answer\.walls: expected a list"):
         decode(Map, [[1, 1, 300, 10, 10, 5, 2], 5, [], [], [0, 0]])
 
 

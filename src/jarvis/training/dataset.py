@@ -76,11 +76,26 @@ def tokenize_rows(
 
 
 def length_batches(
-    examples: Sequence[TokenizedExample], tokens_per_batch: int, max_batch: int, seed: int
+    examples: Sequence[TokenizedExample],
+    tokens_per_batch: int,
+    max_batch: int,
+    seed: int,
+    window: int = 48,
 ) -> list[list[TokenizedExample]]:
-    """Group examples of similar length so that padded batches stay near the token budget."""
+    """Group examples of similar length so that padded batches stay near the token budget.
+
+    Sorting by length alone would put every example of one rare shape (all the short
+    "no previous level" calls, say) into the same one or two batches, seen once per epoch;
+    shuffling within windows of ``window`` length-neighbours spreads them out at a small cost
+    in padding.
+    """
     rng = random.Random(seed)
-    order = sorted(examples, key=lambda e: (len(e), rng.random()))
+    by_length = sorted(examples, key=lambda e: (len(e), rng.random()))
+    order: list[TokenizedExample] = []
+    for start in range(0, len(by_length), window):
+        chunk = by_length[start : start + window]
+        rng.shuffle(chunk)
+        order.extend(chunk)
     batches: list[list[TokenizedExample]] = []
     current: list[TokenizedExample] = []
     for ex in order:
