@@ -30,15 +30,20 @@ TASKS: dict[str, Task[Any]] = {"level": create_next_level, "map": create_next_ma
 
 
 def level_inputs(rng: random.Random) -> dict[str, Any]:
-    """A call like the game makes: a difficulty and up to three previous levels."""
-    d = rng.randint(1, 20)
+    """A call as the game makes it, at a random point of a random game.
+
+    Level ``n`` of a game has difficulty ceil(n/2) (it rises every second level) and is asked
+    for with the (up to) three levels before it; only the very first level comes with none.
+    Games are varied: they start at different level numbers (saved games), and a previous
+    level may lag a difficulty behind.
+    """
+    n = rng.randint(1, 40)
+    offset = rng.randint(0, 30)
     previous: list[Level] = []
-    name = rng.randint(1, 40)
-    for _ in range(rng.randint(0, 3)):
-        level = oracle_level(previous, max(1, d - rng.randint(0, 2)), rng)
-        previous.append(level.model_copy(update={"name": name}))
-        name += 1
-    return {"last_levels": previous, "difficulty": d}
+    for m in range(max(1, n - 3), n):
+        level = oracle_level(previous, max(1, (m + 1) // 2 - rng.randint(0, 1)), rng)
+        previous.append(level.model_copy(update={"name": m + offset}))
+    return {"last_levels": previous, "difficulty": (n + 1) // 2}
 
 
 def map_inputs(rng: random.Random, difficulty: int | None = None) -> dict[str, Any]:
@@ -121,13 +126,16 @@ def run(
 
     time.sleep(1.1)  # the router's student re-reads the active version every second
     t0 = time.perf_counter()
+    previous: list[Level] = []
     for i in range(probes):
-        d = 1 + i % 20
         if task is create_next_level:
-            inputs = {"last_levels": [], "difficulty": d}
+            # a game from its first level: difficulty ceil(n/2), the last three levels given
+            inputs = {"last_levels": previous[-3:], "difficulty": i // 2 + 1}
         else:
-            inputs = map_inputs(rng, d)
+            inputs = map_inputs(rng, 1 + i % 20)
         result = rt.call(task, inputs, raise_on_invalid=False)
+        if task is create_next_level and result.valid:
+            previous.append(result.output)
         figures.student_calls += 1
         figures.student_without_fallback += int(result.source == "student" and result.valid)
     figures.student_phase_s = time.perf_counter() - t0

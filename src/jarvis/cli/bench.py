@@ -66,7 +66,9 @@ def router_cmd(
 def training_cmd(
     task: Annotated[str, typer.Option("--task", help="level or map.")] = "level",
     examples: Annotated[int, typer.Option("--examples", "-n", min=4)] = 300,
-    probes: Annotated[int, typer.Option(help="Student calls after promotion.")] = 20,
+    probes: Annotated[
+        int, typer.Option(help="Calls after promotion (levels: a game, 2 per difficulty).")
+    ] = 40,
     home: Annotated[
         Path | None, typer.Option(help="JARVIS_HOME to use (default: a new temp dir).")
     ] = None,
