@@ -16,7 +16,7 @@ from rich.table import Table
 
 from jarvis.cli.app import handle_errors, out, print_json, runtime
 from jarvis.errors import JarvisError
-from jarvis.registry import Registry, adapter_path
+from jarvis.registry import Registry
 from jarvis.runtime import Jarvis
 
 
@@ -274,20 +274,12 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write.")],
     ) -> None:
         """Write a merged full model (base + adapter) as a Hugging Face directory."""
-        import torch
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from jarvis.training.base_model import resolve_base
+        from jarvis.training.student import load_version_model
 
         rt = runtime(ctx)
-        path = adapter_path(rt.settings.models_dir, task, version)
         if output.exists() and any(output.iterdir()):
             raise JarvisError(f"{output} exists and is not empty")
-        base = resolve_base(rt.settings.base_model, rt.settings.home)
-        model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.bfloat16)
-        peft_model = PeftModel.from_pretrained(model, str(path))
-        merged = peft_model.merge_and_unload()
-        merged.save_pretrained(output, safe_serialization=True)
-        AutoTokenizer.from_pretrained(base.path).save_pretrained(output)
+        model, tokenizer = load_version_model(rt.settings, task, version)
+        model.merge_and_unload().save_pretrained(output, safe_serialization=True)
+        tokenizer.save_pretrained(output)
         out.print(f"wrote the merged model of {task} {version} to {output}", markup=False)

@@ -6,11 +6,11 @@ The serving engine replaces this on the hot path; it stays the reference impleme
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jarvis.backends import Sampling
+from jarvis.backends import GREEDY, Sampling
 from jarvis.codec import from_student
 from jarvis.tasks import Task
 from jarvis.training.dataset import prompt_ids
@@ -22,6 +22,25 @@ class Generated:
     tokens_in: int
     tokens_out: int
     raw: str = ""  # what the model wrote (positional JSON for typed tasks)
+
+
+def answer_cap(longest_answer_tokens: int) -> int:
+    """A generation budget near the longest answer known: a much longer one is a runaway."""
+    return int(longest_answer_tokens * 1.25) + 8
+
+
+def answerer(
+    model: Any, tokenizer: Any, task: Task[Any], max_new_tokens: int, adapter: str | None = None
+) -> Callable[[Sequence[dict[str, Any]]], list[tuple[str, int]]]:
+    """A greedy batch answerer for the gate: (answer text, tokens generated) per input."""
+
+    def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
+        if adapter is not None:
+            model.set_adapter(adapter)
+        outs = generate_batch(model, tokenizer, task, batch, GREEDY, max_new_tokens)
+        return [(o.text, o.tokens_out) for o in outs]
+
+    return answer
 
 
 def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -17,11 +17,9 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jarvis.backends import GREEDY
 from jarvis.codec import student_answer
 from jarvis.config import Settings
 from jarvis.errors import ConfigError, JarvisError
@@ -31,7 +29,7 @@ from jarvis.tasks import Task
 from jarvis.training.base_model import resolve_base
 from jarvis.training.dataset import IGNORE, tokenize_rows
 from jarvis.training.gate import GateReport, decide, evaluate
-from jarvis.training.generate import generate_batch
+from jarvis.training.generate import answer_cap, answerer
 from jarvis.training.trainer import Progress, TrainConfig, load_for_training, train
 
 
@@ -68,37 +66,21 @@ def max_new_tokens(task: Task[Any], rows: list[dict[str, Any]], tokenizer: Any) 
     for row in rows:
         answer = student_answer(task, task.output_adapter.validate_python(row["output"]))
         longest = max(longest, len(tokenizer(answer).input_ids))
-    return int(longest * 1.25) + 8
+    return answer_cap(longest)
 
 
 def evaluate_version(
     rt: Jarvis, task: Task[Any], version: str, limit: int | None = None
 ) -> GateReport:
     """Run the gate on demand: ``version`` of ``task`` on its held-out sample."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from jarvis.training.student import load_version_model
 
-    from jarvis.training.trainer import set_threads
-
-    settings = rt.settings
-    set_threads(settings.train_threads)
-    base = resolve_base(settings.base_model, settings.home)
-    tokenizer = AutoTokenizer.from_pretrained(base.path)
-    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.bfloat16)
-    path = adapter_path(settings.models_dir, task.name, version)
-    peft_model = PeftModel.from_pretrained(model, str(path))
-    peft_model.eval()
-    n = limit or int(settings.for_task(task.name, "gate_examples"))
+    model, tokenizer = load_version_model(rt.settings, task.name, version)
+    n = limit or int(rt.settings.for_task(task.name, "gate_examples"))
     heldout = heldout_sample(rt, task.name, n)
     rows = list(rt.store.iter_examples(task.name, "train"))[:50]
     cap = max_new_tokens(task, heldout + rows, tokenizer)
-
-    def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
-        outs = generate_batch(peft_model, tokenizer, task, batch, GREEDY, cap)
-        return [(o.text, o.tokens_out) for o in outs]
-
-    return evaluate(task, heldout, answer)
+    return evaluate(task, heldout, answerer(model, tokenizer, task, cap))
 
 
 def run(run_id: int, settings: Settings) -> int:
@@ -153,15 +135,7 @@ def run(run_id: int, settings: Settings) -> int:
         limit = max_new_tokens(task, heldout + rows[:50], tokenizer)
         say("gating", heldout=len(heldout))
 
-        def answer_with(adapter: str) -> Any:
-            def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
-                model.set_adapter(adapter)
-                outs = generate_batch(model, tokenizer, task, batch, GREEDY, limit)
-                return [(o.text, o.tokens_out) for o in outs]
-
-            return answer
-
-        report = evaluate(task, heldout, answer_with("default"))
+        report = evaluate(task, heldout, answerer(model, tokenizer, task, limit, "default"))
         active_name = registry.active(task.name)
         active_report: GateReport | None = None
         if active_name is not None:
@@ -170,7 +144,9 @@ def run(run_id: int, settings: Settings) -> int:
                 str(adapter_path(settings.models_dir, task.name, active_name)),
                 adapter_name="active",
             )
-            active_report = evaluate(task, heldout, answer_with("active"))
+            active_report = evaluate(
+                task, heldout, answerer(model, tokenizer, task, limit, "active")
+            )
         floor = float(settings.for_task(task.name, "gate_floor"))
         verdict = decide(report, active_report, floor)
 

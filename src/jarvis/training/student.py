@@ -17,8 +17,28 @@ from jarvis.config import Settings
 from jarvis.errors import BackendError, JarvisError
 from jarvis.registry import adapter_path, read_card
 from jarvis.store import Store
+from jarvis.training.generate import answer_cap
 
 ACTIVE_TTL_S = 1.0
+
+
+def load_version_model(settings: Settings, task: str, version: str) -> tuple[Any, Any]:
+    """The base model with one version's adapter, ready to generate; and its tokenizer."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from jarvis.training.base_model import resolve_base
+    from jarvis.training.trainer import set_threads
+
+    path = adapter_path(settings.models_dir, task, version)
+    set_threads(settings.train_threads)
+    base = resolve_base(settings.base_model, settings.home)
+    tokenizer = AutoTokenizer.from_pretrained(base.path)
+    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.bfloat16)
+    peft_model = PeftModel.from_pretrained(model, str(path))
+    peft_model.eval()
+    return peft_model, tokenizer
 
 
 class LocalStudent:
@@ -72,7 +92,7 @@ class LocalStudent:
         longest = int(card.get("train", {}).get("max_answer_tokens") or 0)
         if longest:
             # an answer much longer than any it was trained on is a runaway: stop early
-            self._max_new[name] = int(longest * 1.25) + 8
+            self._max_new[name] = answer_cap(longest)
         self._loaded.add(name)
         return name
 
