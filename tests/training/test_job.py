@@ -170,3 +170,34 @@ def test_rollback_restores_the_previous_version(home: Path, tiny_base: Path) -> 
     assert registry.active("create_next_level") == "v0001"
     statuses = {v["name"]: v["status"] for v in registry.versions("create_next_level")}
     assert statuses == {"v0001": "active", "v0002": "rolled_back"}
+
+
+def test_eval_and_export_model_from_the_command_line(
+    home: Path, tiny_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from jarvis.cli import app
+
+    settings = tiny_settings(home, tiny_base)
+    rt = Jarvis(settings)
+    fill(rt, 30)
+    assert job.run(queue(rt), settings) == 0
+    monkeypatch.setenv("JARVIS_BASE_MODEL", str(tiny_base))
+    monkeypatch.setenv("JARVIS_TRAIN_THREADS", "2")
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["eval", "create_next_level", "--limit", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["version"] == "v0001" and report["examples"] == 2
+    assert 0.0 <= report["semantic_pass"] <= 1.0
+
+    merged = home / "merged"
+    result = runner.invoke(app, ["export-model", "create_next_level", "v0001", "-o", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert (merged / "config.json").is_file() and (merged / "model.safetensors").is_file()
+    assert not (merged / "adapter_config.json").exists()  # a full model, not an adapter
+
+    result = runner.invoke(app, ["export-model", "create_next_level", "v0001", "-o", str(merged)])
+    assert result.exit_code == 2 and "not empty" in result.output
