@@ -137,11 +137,13 @@ def _try_layout(
     def pos(c: int) -> Position:
         return Position(x=c % width, y=c // width)
 
+    # Lists in reading order (row by row, then column): the game does not care about the
+    # order, and a canonical order makes the layout easier to learn and repeats rarer.
     return Map(
         level=level,
-        walls=walls,
-        small_obstacles=[pos(c) for c in obstacle_cells],
-        enemies=[pos(c) for c in enemies],
+        walls=sorted(walls, key=lambda w: (w.start_pos.y, w.start_pos.x)),
+        small_obstacles=[pos(c) for c in sorted(obstacle_cells)],
+        enemies=[pos(c) for c in sorted(enemies)],
         player_pos=pos(player),
     )
 
