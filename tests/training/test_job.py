@@ -98,7 +98,7 @@ def test_a_killed_run_leaves_the_active_version_untouched(home: Path, tiny_base:
     rt = Jarvis(settings)
     fill(rt, 30)
     assert job.run(queue(rt), settings) == 0  # v0001 is active
-    run_id = queue(rt, max_steps=10_000)  # long enough to be killed mid-training
+    run_id = queue(rt, epochs=1000, max_steps=10_000)  # long enough to be killed mid-training
 
     settings_file = home / "job-settings.json"
     settings_file.write_text(json.dumps(settings.model_dump(mode="json")))
