@@ -237,12 +237,20 @@ class Store:
         data["params"] = _loads(data["params"])
         return data
 
-    def active_version(self, name: str) -> str | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(schema.tasks.c.active_version).where(schema.tasks.c.name == name)
-            ).scalar()
-        return value if isinstance(value, str) else None
+    def fail_run(self, run_id: int, message: str) -> None:
+        """Mark a run failed, fail the version it was building (if any), record why.
+
+        The active version is never touched: a half-built version was never promoted.
+        """
+        run = self.runs.get(run_id)
+        if run is None:
+            return
+        self.runs.finish(run_id, "failed", message)
+        if run.get("version"):
+            self.versions.fail_if_building(run["task"], run["version"])
+        self.add_event(
+            "training_failed", f"{run['task']}: run {run_id}: {message}", task=run["task"]
+        )
 
     # -- calls ----------------------------------------------------------------------------
 

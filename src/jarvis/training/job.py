@@ -206,11 +206,7 @@ def run(run_id: int, settings: Settings) -> int:
         if staging is not None:
             discard(staging)
         message = f"{type(exc).__name__}: {exc}"
-        store.runs.finish(run_id, "failed", message)
-        record = store.runs.get(run_id) or {}
-        if record.get("version"):
-            store.versions.fail_if_building(task.name, record["version"])
-        store.add_event("training_failed", f"{task.name}: {message}", task=task.name)
+        store.fail_run(run_id, message)
         if not isinstance(exc, JarvisError | KeyboardInterrupt):
             traceback.print_exc()
         return 1

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,14 +64,7 @@ class Worker:
         for run in self.store.runs.running():
             if pid_alive(run["pid"]):
                 continue
-            self.store.runs.finish(run["id"], "failed", "interrupted: the training process died")
-            if run.get("version"):
-                self.store.versions.fail_if_building(run["task"], run["version"])
-            self.store.add_event(
-                "training_failed",
-                f"{run['task']}: run {run['id']} was interrupted",
-                task=run["task"],
-            )
+            self.store.fail_run(run["id"], "interrupted: the training process died")
             failed.append(run["id"])
         return failed
 
@@ -129,9 +121,7 @@ class Worker:
         run = self.store.runs.get(run_id) or {}
         if run.get("status") in ("queued", "running"):
             # The job died before it could record its end (killed, OOM, crashed at start).
-            self.store.runs.finish(run_id, "failed", f"the training process exited with {code}")
-            if run.get("version"):
-                self.store.versions.fail_if_building(run["task"], run["version"])
+            self.store.fail_run(run_id, f"the training process exited with {code}")
             run = self.store.runs.get(run_id) or {}
         return JobOutcome(
             run_id,
@@ -182,17 +172,3 @@ def describe_run(run: dict[str, Any]) -> str:
             f" {p.get('examples_per_s', 0):.1f} ex/s, ETA {p.get('eta_s', 0):.0f} s"
         )
     return str(p.get("phase", run["status"]))
-
-
-def wait_for(
-    store: Any, run_id: int, poll_s: float = 0.5, timeout_s: float | None = None
-) -> dict[str, Any]:
-    """Poll a run until it has finished (or ``timeout_s`` passed); return its row."""
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while True:
-        run: dict[str, Any] = store.runs.get(run_id) or {}
-        if not run or run["status"] in ("succeeded", "failed"):
-            return run
-        if deadline is not None and time.monotonic() > deadline:
-            return run
-        time.sleep(poll_s)
