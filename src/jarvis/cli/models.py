@@ -30,7 +30,7 @@ def _registry(rt: Jarvis) -> Registry:
 
 def _follow(rt: Jarvis, run_id: int) -> dict[str, Any]:
     """Run a queued job in a subprocess, with a progress bar fed from the store."""
-    from jarvis.training.worker import Worker
+    from jarvis.training.worker import Worker, describe_run
 
     worker = Worker(rt.settings, rt)
     holder: dict[str, Any] = {}
@@ -53,8 +53,7 @@ def _follow(rt: Jarvis, run_id: int) -> dict[str, Any]:
                     job,
                     total=p["total_steps"],
                     completed=p.get("step", 0),
-                    info=f"loss {p.get('loss', 0):.4f}, {p.get('examples_per_s', 0):.1f} "
-                    f"ex/s, ETA {p.get('eta_s', 0):.0f} s",
+                    info=escape(describe_run(run)),
                 )
             else:
                 bar.update(job, info=escape(str(p.get("phase", run.get("status", "")))))
