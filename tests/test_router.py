@@ -380,7 +380,14 @@ def test_the_envelope_has_exactly_the_documented_keys(runtime: Jarvis) -> None:
 
     envelope = result.envelope()
     assert set(envelope) == {
-        "output", "source", "version", "attempts", "fallback", "valid", "reason", "latency_ms"
+        "output",
+        "source",
+        "version",
+        "attempts",
+        "fallback",
+        "valid",
+        "reason",
+        "latency_ms",
     }
     assert envelope["output"] == level_1().model_dump()
     assert (envelope["source"], envelope["attempts"], envelope["valid"]) == ("teacher", 1, True)

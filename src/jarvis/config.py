@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Router
     student_retries: int = Field(default=2, ge=0, description="Retries after a bad student answer.")
     max_tokens: int = Field(default=1024, gt=0)
+    engine: Literal["auto", "llama.cpp", "torch"] = Field(
+        default="auto",
+        description="Student serving backend: llama.cpp where installed, else torch.",
+    )
+    constrained: bool = Field(
+        default=True, description="Decode typed answers under the call's JSON-schema grammar."
+    )
 
     # Per-task defaults (a task may override them, and so may `task_settings`)
     threshold: int = Field(default=200, ge=1, description="Training examples before 1st training.")

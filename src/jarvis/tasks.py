@@ -71,6 +71,7 @@ class Task(Generic[T]):
         )
         self.validators: list[Validator] = list(validators or [])
         self.oracle_fn: Oracle | None = oracle
+        self.schema_fn: Callable[..., dict[str, Any]] | None = None
         if threshold is not None and threshold < 1:
             raise TaskError(f"task {self.name!r}: threshold must be >= 1, got {threshold}")
         if heldout_share is not None and not 0.0 <= heldout_share < 1.0:
@@ -149,6 +150,16 @@ class Task(Generic[T]):
     def output_schema_text(self) -> str:
         return json.dumps(self.output_schema, separators=(",", ":"))
 
+    def call_schema(self, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The answer schema for one call: the output schema, tightened by ``@t.bounds``.
+
+        Constrained decoding enforces it, so bounds a call knows (a map's coordinates inside
+        *this* level's grid) hold by construction instead of being checked after the fact.
+        """
+        if self.schema_fn is None:
+            return self.output_schema
+        return self.schema_fn(**inputs)
+
     # -- attaching checks and an oracle ----------------------------------------------------
 
     def validator(self, fn: Validator) -> Validator:
@@ -159,6 +170,11 @@ class Task(Generic[T]):
     def oracle(self, fn: Oracle) -> Oracle:
         """Decorator: attach a procedural teacher ``(**inputs, rng) -> output``."""
         self.oracle_fn = fn
+        return fn
+
+    def bounds(self, fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        """Decorator: ``(**inputs) -> JSON schema`` of the answer to this particular call."""
+        self.schema_fn = fn
         return fn
 
     def run_oracle(self, inputs: Mapping[str, Any], rng: random.Random) -> Any:

@@ -20,11 +20,25 @@ from jarvis.rpg import Level, Map, Position, Wall, oracle_level, oracle_map
 runner = CliRunner()
 
 STATUS_KEYS = {
-    "name", "calls", "teacher_calls", "student_calls", "fallbacks",
-    "examples_train", "examples_heldout", "threshold", "active_version",
+    "name",
+    "calls",
+    "teacher_calls",
+    "student_calls",
+    "fallbacks",
+    "examples_train",
+    "examples_heldout",
+    "threshold",
+    "active_version",
 }
 ENVELOPE_KEYS = {
-    "output", "source", "version", "attempts", "fallback", "valid", "reason", "latency_ms",
+    "output",
+    "source",
+    "version",
+    "attempts",
+    "fallback",
+    "valid",
+    "reason",
+    "latency_ms",
 }
 
 
@@ -56,6 +70,7 @@ def a_level() -> Level:
 
 def walled_in_map(level: Level) -> Map:
     """Enemy 2 sits in a pocket closed by two walls and two obstacles: nobody can reach it."""
+
     def at(x: int, y: int) -> Position:
         return Position(x=x, y=y)
 
@@ -87,8 +102,19 @@ def assert_one_error_line(result: Result, *words: str) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["tasks"], ["status"], ["call"], ["check"], ["calls"], ["import"], ["export"],
-     ["demo"], ["bench"], ["bench", "router"]],
+    [
+        [],
+        ["tasks"],
+        ["status"],
+        ["call"],
+        ["check"],
+        ["calls"],
+        ["import"],
+        ["export"],
+        ["demo"],
+        ["bench"],
+        ["bench", "router"],
+    ],
     ids=lambda c: " ".join(c) or "jarvis",
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -99,8 +125,17 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 def test_the_main_help_lists_the_commands() -> None:
     text = jarvis("--help").stdout
-    for command in ("tasks", "status", "call", "check", "calls", "import", "export", "demo",
-                    "bench"):
+    for command in (
+        "tasks",
+        "status",
+        "call",
+        "check",
+        "calls",
+        "import",
+        "export",
+        "demo",
+        "bench",
+    ):
         assert command in text
 
 
@@ -158,21 +193,42 @@ def test_call_reads_its_input_from_a_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("task", "input_json", "words"),
     [
-        pytest.param("create_next_level", "{difficulty: 3", ["--input is not valid JSON"],
-                     id="malformed-json"),
+        pytest.param(
+            "create_next_level",
+            "{difficulty: 3",
+            ["--input is not valid JSON"],
+            id="malformed-json",
+        ),
         pytest.param("create_next_level", "[1, 2]", ["must be a JSON object"], id="not-an-object"),
-        pytest.param("no_such_task", "{}", ["unknown task 'no_such_task'", "create_next_level"],
-                     id="unknown-task"),
+        pytest.param(
+            "no_such_task",
+            "{}",
+            ["unknown task 'no_such_task'", "create_next_level"],
+            id="unknown-task",
+        ),
         pytest.param("x[/]", "{}", ["unknown task 'x[/]'"], id="task-name-like-markup"),
         pytest.param("[bold]x", "{}", ["unknown task '[bold]x'"], id="task-name-like-a-style"),
-        pytest.param("create_next_level", '{"last_levels": [], "difficulty": "hard"}',
-                     ["bad inputs", "difficulty"], id="wrong-type"),
-        pytest.param("create_next_level", '{"last_levels": []}',
-                     ["bad inputs", "difficulty"], id="missing-argument"),
-        pytest.param("create_next_level", '{"last_levels": [], "difficulty": 1, "speed": 2}',
-                     ["bad inputs", "speed"], id="unknown-argument"),
-        pytest.param("create_next_level", "@/no/such/input.json", ["cannot read"],
-                     id="missing-input-file"),
+        pytest.param(
+            "create_next_level",
+            '{"last_levels": [], "difficulty": "hard"}',
+            ["bad inputs", "difficulty"],
+            id="wrong-type",
+        ),
+        pytest.param(
+            "create_next_level",
+            '{"last_levels": []}',
+            ["bad inputs", "difficulty"],
+            id="missing-argument",
+        ),
+        pytest.param(
+            "create_next_level",
+            '{"last_levels": [], "difficulty": 1, "speed": 2}',
+            ["bad inputs", "speed"],
+            id="unknown-argument",
+        ),
+        pytest.param(
+            "create_next_level", "@/no/such/input.json", ["cannot read"], id="missing-input-file"
+        ),
     ],
 )
 def test_call_with_bad_arguments_prints_one_error_line(
@@ -189,9 +245,12 @@ def test_check_accepts_a_valid_map() -> None:
     level = a_level()
     game_map = oracle_map(level, random.Random(3))
     result = jarvis(
-        "check", "create_next_map",
-        "--input", json.dumps({"level": level.model_dump()}),
-        "--output", game_map.model_dump_json(),
+        "check",
+        "create_next_map",
+        "--input",
+        json.dumps({"level": level.model_dump()}),
+        "--output",
+        game_map.model_dump_json(),
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"valid": True, "reason": None}
@@ -200,9 +259,12 @@ def test_check_accepts_a_valid_map() -> None:
 def test_check_rejects_a_map_with_an_enemy_walled_in() -> None:
     level = a_level()
     result = jarvis(
-        "check", "create_next_map",
-        "--input", json.dumps({"level": level.model_dump()}),
-        "--output", walled_in_map(level).model_dump_json(),
+        "check",
+        "create_next_map",
+        "--input",
+        json.dumps({"level": level.model_dump()}),
+        "--output",
+        walled_in_map(level).model_dump_json(),
     )
     assert result.exit_code == 1
     verdict = json.loads(result.stdout)

@@ -35,10 +35,13 @@ def versions(home: Path) -> Store:
         staging = staging_dir(settings.models_dir, TASK, name)
         (staging / ADAPTER).mkdir()
         (staging / ADAPTER / "adapter_config.json").write_text("{}")
-        card = {"train": {"examples": 10, "final_loss": 0.1, "duration_s": 1.0},
-                "gate": {"candidate": {"format_pass": 1.0, "semantic_pass": 0.95,
-                                       "field_agreement": 0.8},
-                         "verdict": {"promote": True, "reason": "good enough"}}}
+        card = {
+            "train": {"examples": 10, "final_loss": 0.1, "duration_s": 1.0},
+            "gate": {
+                "candidate": {"format_pass": 1.0, "semantic_pass": 0.95, "field_agreement": 0.8},
+                "verdict": {"promote": True, "reason": "good enough"},
+            },
+        }
         publish(staging, settings.models_dir, TASK, name, card)
         store.versions.set_status(TASK, name, "candidate", card)
     return store

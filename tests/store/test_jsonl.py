@@ -44,8 +44,7 @@ ORIGINAL_SYSTEM = (
     "Do not include explanations, code, or extra text—only the result.\n"
 )
 ORIGINAL_SELF = (
-    "self = LevelManager(current_level=2, current_difficulty=1, prev_levels=[], "
-    "prev_level_maps=[])"
+    "self = LevelManager(current_level=2, current_difficulty=1, prev_levels=[], prev_level_maps=[])"
 )
 
 runner = CliRunner()
@@ -66,8 +65,13 @@ def original_level_line(difficulty: int, last_levels: list[Level] | None = None)
     """A create_next_level line of llm_io_log.jsonl: the output is JSON text."""
     level = make_level(difficulty, last_levels)
     call = "\n".join(
-        ["create_next_level", "", ORIGINAL_SELF,
-         f"last_levels = {last_levels or []!r}", f"difficulty = {difficulty}"]
+        [
+            "create_next_level",
+            "",
+            ORIGINAL_SELF,
+            f"last_levels = {last_levels or []!r}",
+            f"difficulty = {difficulty}",
+        ]
     )
     return json.dumps(
         {"system": ORIGINAL_SYSTEM, "input": call, "output": json.dumps(level.model_dump())}
@@ -134,7 +138,8 @@ def test_import_of_the_original_log_format(store: Store, tmp_path: Path) -> None
     assert report.ok and report.errors == []
     assert (report.lines, report.added, report.duplicates) == (3, 3, 0)
     assert {name: r.added for name, r in report.results.items()} == {
-        "create_next_level": 2, "create_next_map": 1,
+        "create_next_level": 2,
+        "create_next_map": 1,
     }
     levels = list(store.iter_examples("create_next_level"))
     assert [e["input"] for e in levels] == [
@@ -189,22 +194,34 @@ def mixed_file(tmp_path: Path) -> tuple[Path, dict[int, str]]:
     level = make_level(1)
     wrong_types = {**level.model_dump(), "width": "10"}
     lines = [
-        original_level_line(1),                                               # 1 good
-        "this is not JSON",                                                   # 2
-        json.dumps([1, 2, 3]),                                                # 3
-        json.dumps({"system": ORIGINAL_SYSTEM,                                # 4
-                    "input": "create_next_level\n\ndifficulty = 1"}),
-        json.dumps({"input": "Make me a level please\n\ndifficulty = 1",      # 5
-                    "output": json.dumps(level.model_dump())}),
-        original_map_line(level, jac_repr(unreachable_enemy_map())),          # 6
-        original_map_line(level, jac_repr(out_of_bounds_enemy_map())),        # 7
-        original_map_line(level, "Map_tiles(level="),                         # 8
-        json.dumps({"system": ORIGINAL_SYSTEM,                                # 9
-                    "input": "create_next_level\n\nlast_levels = []\ndifficulty = 1",
-                    "output": json.dumps(wrong_types)}),
-        "",                                                                   # 10 empty
-        original_map_line(level, jac_repr(make_map(level))),                  # 11 good
-        "   ",                                                                # 12 blank
+        original_level_line(1),  # 1 good
+        "this is not JSON",  # 2
+        json.dumps([1, 2, 3]),  # 3
+        json.dumps(
+            {
+                "system": ORIGINAL_SYSTEM,  # 4
+                "input": "create_next_level\n\ndifficulty = 1",
+            }
+        ),
+        json.dumps(
+            {
+                "input": "Make me a level please\n\ndifficulty = 1",  # 5
+                "output": json.dumps(level.model_dump()),
+            }
+        ),
+        original_map_line(level, jac_repr(unreachable_enemy_map())),  # 6
+        original_map_line(level, jac_repr(out_of_bounds_enemy_map())),  # 7
+        original_map_line(level, "Map_tiles(level="),  # 8
+        json.dumps(
+            {
+                "system": ORIGINAL_SYSTEM,  # 9
+                "input": "create_next_level\n\nlast_levels = []\ndifficulty = 1",
+                "output": json.dumps(wrong_types),
+            }
+        ),
+        "",  # 10 empty
+        original_map_line(level, jac_repr(make_map(level))),  # 11 good
+        "   ",  # 12 blank
     ]
     reasons = {
         2: "not JSON",
@@ -234,7 +251,8 @@ def test_bad_lines_are_reported_by_number_and_the_good_ones_stored(
     assert [e.line for e in report.errors if "(format)" in e.reason] == [9]
     assert report.lines == 12
     assert {name: r.added for name, r in report.results.items()} == {
-        "create_next_level": 1, "create_next_map": 1,
+        "create_next_level": 1,
+        "create_next_map": 1,
     }
 
 
@@ -307,16 +325,22 @@ def test_chat_import_infers_the_task_from_the_first_line_of_the_user_message(
     path = write_lines(
         tmp_path / "chat.jsonl",
         [
-            chat_line("create_next_level\n\nlast_levels = []\ndifficulty = 2",
-                      json.dumps(level.model_dump())),
-            chat_line(f"create_next_map\n\nlevel = {level!r}",
-                      json.dumps(make_map(level).model_dump()), system=None),
+            chat_line(
+                "create_next_level\n\nlast_levels = []\ndifficulty = 2",
+                json.dumps(level.model_dump()),
+            ),
+            chat_line(
+                f"create_next_map\n\nlevel = {level!r}",
+                json.dumps(make_map(level).model_dump()),
+                system=None,
+            ),
         ],
     )
     report = import_file(store, path, tasks=TASKS)
     assert report.ok
     assert {name: r.added for name, r in report.results.items()} == {
-        "create_next_level": 1, "create_next_map": 1,
+        "create_next_level": 1,
+        "create_next_map": 1,
     }
     [example] = store.iter_examples("create_next_level")
     assert example["input"] == {"last_levels": [], "difficulty": 2}
@@ -328,8 +352,11 @@ def test_chat_import_with_a_task_files_every_line_under_it(store: Store, tmp_pat
     level = make_level(3)
     path = write_lines(
         tmp_path / "renamed.jsonl",
-        [chat_line("make_level\n\nlast_levels = []\ndifficulty = 3",
-                   json.dumps(level.model_dump()))],
+        [
+            chat_line(
+                "make_level\n\nlast_levels = []\ndifficulty = 3", json.dumps(level.model_dump())
+            )
+        ],
     )
     report = import_file(store, path, tasks=TASKS, task="create_next_level")
     assert report.ok
@@ -345,8 +372,10 @@ def test_chat_import_checks_answers_and_message_shape(store: Store, tmp_path: Pa
         [
             json.dumps({"messages": "hello"}),
             json.dumps({"messages": [{"role": "user", "content": "create_next_level"}]}),
-            chat_line("create_next_level\n\nlast_levels = []\ndifficulty = 2",
-                      json.dumps(level.model_dump())),  # difficulty 1 answered for 2
+            chat_line(
+                "create_next_level\n\nlast_levels = []\ndifficulty = 2",
+                json.dumps(level.model_dump()),
+            ),  # difficulty 1 answered for 2
         ],
     )
     report = import_file(store, path, tasks=TASKS)
@@ -443,9 +472,9 @@ def test_an_export_imports_into_a_fresh_store_as_the_same_examples(
 
             again = import_file(fresh, path, tasks=played.tasks)
             assert (again.added, again.duplicates) == (0, written)
-        assert [
-            (s.examples_train, s.examples_heldout) for s in fresh.task_stats()
-        ] == [(s.examples_train, s.examples_heldout) for s in store.task_stats()]
+        assert [(s.examples_train, s.examples_heldout) for s in fresh.task_stats()] == [
+            (s.examples_train, s.examples_heldout) for s in store.task_stats()
+        ]
     finally:
         fresh.close()
 
@@ -492,7 +521,7 @@ def test_a_file_that_is_not_utf8_is_an_import_file_error_and_stores_nothing(
     store: Store, tmp_path: Path
 ) -> None:
     path = tmp_path / "latin1.jsonl"
-    path.write_bytes(original_level_line(1).encode() + b"\n" + "\"café\"\n".encode("latin-1"))
+    path.write_bytes(original_level_line(1).encode() + b"\n" + '"café"\n'.encode("latin-1"))
     with pytest.raises(ImportFileError, match="is not UTF-8 text"):
         import_file(store, path, tasks=TASKS)
     assert count_examples(store) == 0

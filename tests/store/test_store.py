@@ -41,10 +41,21 @@ def count_rows(store: Store, table: str) -> int:
 
 def attempt(number: int, source: str = "teacher", valid: bool = True) -> AttemptRecord:
     return AttemptRecord(
-        number=number, source=source, version=None, model="oracle:create_next_level",
-        raw_text="{}", output=None, valid=valid, stage="ok" if valid else "format",
-        reason=None if valid else "bad", temperature=None, top_p=None, seed=None,
-        latency_ms=1.0, tokens_in=None, tokens_out=None,
+        number=number,
+        source=source,
+        version=None,
+        model="oracle:create_next_level",
+        raw_text="{}",
+        output=None,
+        valid=valid,
+        stage="ok" if valid else "format",
+        reason=None if valid else "bad",
+        temperature=None,
+        top_p=None,
+        seed=None,
+        latency_ms=1.0,
+        tokens_in=None,
+        tokens_out=None,
     )
 
 
@@ -97,9 +108,17 @@ def test_record_call_stores_the_call_its_attempts_and_its_example(store: Store) 
     inputs, output = level_inputs(1), level_json(1)
     call_id = store.record_call(
         CallRecord(
-            task="create_next_level", input=inputs, output=output, source="teacher",
-            version=None, model="oracle:create_next_level", valid=True, reason=None,
-            fallback=False, latency_ms=2.0, attempts=[attempt(0, valid=False), attempt(1)],
+            task="create_next_level",
+            input=inputs,
+            output=output,
+            source="teacher",
+            version=None,
+            model="oracle:create_next_level",
+            valid=True,
+            reason=None,
+            fallback=False,
+            latency_ms=2.0,
+            attempts=[attempt(0, valid=False), attempt(1)],
             example=ExampleRecord(input=inputs, output=output, split="train"),
         )
     )
@@ -131,9 +150,17 @@ def test_a_failure_after_the_call_row_leaves_nothing_behind(
     """The example is written last; when it fails, the call and its attempts roll back."""
     store.ensure_task(task_info(create_next_level))
     record = CallRecord(
-        task="create_next_level", input=level_inputs(1), output=level_json(1), source="teacher",
-        version=None, model="oracle:create_next_level", valid=True, reason=None,
-        fallback=False, latency_ms=2.0, attempts=[attempt(0), attempt(1)],
+        task="create_next_level",
+        input=level_inputs(1),
+        output=level_json(1),
+        source="teacher",
+        version=None,
+        model="oracle:create_next_level",
+        valid=True,
+        reason=None,
+        fallback=False,
+        latency_ms=2.0,
+        attempts=[attempt(0), attempt(1)],
         example=broken_example,
     )
     with pytest.raises(StoreError, match="cannot log call of task 'create_next_level'"):
@@ -170,8 +197,11 @@ def test_duplicates_are_recognised_whatever_the_key_order(store: Store) -> None:
     )
     result = store.add_examples(
         "create_next_level",
-        [ExampleRecord(input={"difficulty": 1, "last_levels": []}, output=reordered,
-                       split="train")],
+        [
+            ExampleRecord(
+                input={"difficulty": 1, "last_levels": []}, output=reordered, split="train"
+            )
+        ],
     )
     assert (result.added, result.duplicates) == (0, 1)
 
@@ -210,10 +240,13 @@ def test_task_stats_count_calls_by_their_final_source(
     good = render_answer(create_next_level, oracle_level([], 1, random.Random(0)))
     bad = '{"name": 1}'
     student.answers = [
-        good,            # call 1: the student answers at once
-        bad, good,       # call 2: the student answers on its retry
-        bad, bad, bad,   # call 3: the student fails 3 times, the teacher takes over
-    ]                    # call 4 (a map): the last answer repeats, bad again
+        good,  # call 1: the student answers at once
+        bad,
+        good,  # call 2: the student answers on its retry
+        bad,
+        bad,
+        bad,  # call 3: the student fails 3 times, the teacher takes over
+    ]  # call 4 (a map): the last answer repeats, bad again
     first = runtime_with_student.call("create_next_level", level_inputs(1))
     second = runtime_with_student.call("create_next_level", level_inputs(1))
     third = runtime_with_student.call("create_next_level", level_inputs(2))
@@ -222,8 +255,7 @@ def test_task_stats_count_calls_by_their_final_source(
 
     # The oracle cannot build a map for a level that breaks the rules: the teacher fails,
     # and the call is logged as invalid before the error is raised.
-    unplayable = Level(name=1, difficulty=1, time=300, width=2, height=2, num_wall=0,
-                       num_enemies=1)
+    unplayable = Level(name=1, difficulty=1, time=300, width=2, height=2, num_wall=0, num_enemies=1)
     with pytest.raises(TeacherError):
         runtime_with_student.call("create_next_map", {"level": unplayable})
 
@@ -260,9 +292,16 @@ def test_task_stats_count_examples_per_split(store: Store) -> None:
     assert stats["create_next_level"]["examples_heldout"] == 1
     assert stats["create_next_level"]["calls"] == 0
     assert stats["create_next_map"] == {
-        "name": "create_next_map", "calls": 0, "teacher_calls": 0, "student_calls": 0,
-        "fallbacks": 0, "invalid_calls": 0, "examples_train": 0, "examples_heldout": 0,
-        "threshold": None, "active_version": None,
+        "name": "create_next_map",
+        "calls": 0,
+        "teacher_calls": 0,
+        "student_calls": 0,
+        "fallbacks": 0,
+        "invalid_calls": 0,
+        "examples_train": 0,
+        "examples_heldout": 0,
+        "threshold": None,
+        "active_version": None,
     }
 
 

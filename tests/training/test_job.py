@@ -49,8 +49,9 @@ def fill(rt: Jarvis, n: int) -> None:
 
 def queue(rt: Jarvis, **train: object) -> int:
     n = rt.store.example_count(create_next_level.name, "train")
-    run_id = rt.store.runs.enqueue(create_next_level.name,
-                                   {"train_examples": n, "train": train}, "test")
+    run_id = rt.store.runs.enqueue(
+        create_next_level.name, {"train_examples": n, "train": train}, "test"
+    )
     assert run_id is not None
     return run_id
 
@@ -103,9 +104,16 @@ def test_a_killed_run_leaves_the_active_version_untouched(home: Path, tiny_base:
     settings_file = home / "job-settings.json"
     settings_file.write_text(json.dumps(settings.model_dump(mode="json")))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jarvis.training.job", str(run_id), "--settings",
-         str(settings_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "jarvis.training.job",
+            str(run_id),
+            "--settings",
+            str(settings_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -20,8 +20,9 @@ def level_examples(tokenizer: object, n: int) -> list:  # type: ignore[type-arg]
     for _ in range(n):
         d = rng.randint(1, 5)
         inputs = create_next_level.bind([], d)
-        out.append(tokenize_example(tokenizer, create_next_level, inputs,
-                                    oracle_level([], d, rng), None))
+        out.append(
+            tokenize_example(tokenizer, create_next_level, inputs, oracle_level([], d, rng), None)
+        )
     return out
 
 
@@ -34,8 +35,9 @@ def test_labels_cover_only_the_answer(tiny_base: Path) -> None:
     text = tok.decode(answer)
     assert text.startswith("[1,")  # the positional answer: name first, then difficulty …
     assert text.rstrip().endswith("<|im_end|>")  # the model learns to stop
-    prompt = tok.decode([t for t, label in zip(ex.input_ids, ex.labels, strict=True)
-                         if label == IGNORE])
+    prompt = tok.decode(
+        [t for t, label in zip(ex.input_ids, ex.labels, strict=True) if label == IGNORE]
+    )
     assert "create_next_level\n\nlast_levels = []" in prompt
 
 
@@ -53,8 +55,15 @@ def test_length_batches_respect_the_token_budget(tiny_base: Path) -> None:
 
 def test_loss_goes_down_and_the_adapter_is_a_peft_adapter(tiny_base: Path, tmp_path: Path) -> None:
     modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    cfg = TrainConfig(epochs=5, learning_rate=3e-2, rank=8, alpha=16, tokens_per_batch=1024,
-                      target_modules=modules, threads=2)
+    cfg = TrainConfig(
+        epochs=5,
+        learning_rate=3e-2,
+        rank=8,
+        alpha=16,
+        tokens_per_batch=1024,
+        target_modules=modules,
+        threads=2,
+    )
     model, tok = load_for_training(tiny_base, cfg)
     result = train(model, tok, level_examples(tok, 24), cfg)
     assert result.steps >= 10

@@ -11,6 +11,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from jarvis.rpg.bounds import level_schema, map_schema
 from jarvis.rpg.models import Level, Map
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.rules import check_level, check_map
@@ -32,6 +33,11 @@ def _level_fits_request(level: Level, inputs: Mapping[str, Any]) -> str | None:
     return check_level(level, difficulty=inputs["difficulty"])
 
 
+@create_next_level.bounds
+def _level_bounds(last_levels: list[Level], difficulty: int) -> dict[str, Any]:
+    return level_schema(last_levels, difficulty)
+
+
 @create_next_level.oracle
 def _procedural_level(last_levels: list[Level], difficulty: int, rng: random.Random) -> Level:
     return oracle_level(last_levels, difficulty, rng)
@@ -51,6 +57,11 @@ def create_next_map(level: Level) -> Map:
 @create_next_map.validator
 def _map_is_playable(game_map: Map, inputs: Mapping[str, Any]) -> str | None:
     return check_map(game_map, inputs["level"])
+
+
+@create_next_map.bounds
+def _map_bounds(level: Level) -> dict[str, Any]:
+    return map_schema(level)
 
 
 @create_next_map.oracle

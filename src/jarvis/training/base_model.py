@@ -163,6 +163,33 @@ def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> Bas
     )
 
 
+SERVING_GGUF = "model.gguf"
+
+
+def serving_gguf(spec: str, home: Path) -> Path | None:
+    """The base model as a GGUF file for llama.cpp, or ``None`` if it has no GGUF form.
+
+    Embedded bases keep a copy of their GGUF next to the dense weights (copied on first
+    use); a configured ``.gguf`` file is used where it is. A Hugging Face directory has no
+    GGUF here (its students are served by the torch engine).
+    """
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path
+    if spec not in EMBEDDED:
+        return None
+    base = resolve_base(spec, home)
+    target = base.path / SERVING_GGUF
+    if target.is_file():
+        return target
+    with tempfile.TemporaryDirectory(dir=base.path) as scratch:
+        source = _embedded_gguf(EMBEDDED[spec], Path(scratch))
+        tmp = Path(scratch) / "copy.gguf"
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    return target
+
+
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

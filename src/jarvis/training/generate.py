@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jarvis.backends import GREEDY, Sampling
 from jarvis.codec import from_student
 from jarvis.tasks import Task
 from jarvis.training.dataset import prompt_ids
+
+if TYPE_CHECKING:
+    from jarvis.serving.engine import Adapter, Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,28 @@ def answerer(
         if adapter is not None:
             model.set_adapter(adapter)
         outs = generate_batch(model, tokenizer, task, batch, GREEDY, max_new_tokens)
+        return [(o.text, o.tokens_out) for o in outs]
+
+    return answer
+
+
+def engine_answerer(
+    engine: Engine, task: Task[Any], adapter: Adapter, max_new_tokens: int
+) -> Callable[[Sequence[dict[str, Any]]], list[tuple[str, int]]]:
+    """A greedy answerer through the serving engine: the gate judges what serving will do."""
+
+    def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
+        outs = [
+            engine.generate(
+                task,
+                inputs,
+                adapter=adapter,
+                sampling=GREEDY,
+                max_new_tokens=max_new_tokens,
+                constrained=engine.settings.constrained,
+            )
+            for inputs in batch
+        ]
         return [(o.text, o.tokens_out) for o in outs]
 
     return answer

@@ -25,11 +25,12 @@ from jarvis.config import Settings
 from jarvis.errors import ConfigError, JarvisError
 from jarvis.registry import ADAPTER, Registry, adapter_path, discard, publish, staging_dir
 from jarvis.runtime import Jarvis
+from jarvis.serving.engine import Adapter, Engine
 from jarvis.tasks import Task
 from jarvis.training.base_model import resolve_base
 from jarvis.training.dataset import IGNORE, tokenize_rows
 from jarvis.training.gate import GateReport, decide, evaluate
-from jarvis.training.generate import answer_cap, answerer
+from jarvis.training.generate import answer_cap, engine_answerer
 from jarvis.training.trainer import Progress, TrainConfig, load_for_training, train
 
 
@@ -73,14 +74,15 @@ def evaluate_version(
     rt: Jarvis, task: Task[Any], version: str, limit: int | None = None
 ) -> GateReport:
     """Run the gate on demand: ``version`` of ``task`` on its held-out sample."""
-    from jarvis.training.student import load_version_model
-
-    model, tokenizer = load_version_model(rt.settings, task.name, version)
+    engine = Engine(rt.settings)
     n = limit or int(rt.settings.for_task(task.name, "gate_examples"))
     heldout = heldout_sample(rt, task.name, n)
     rows = list(rt.store.iter_examples(task.name, "train"))[:50]
-    cap = max_new_tokens(task, heldout + rows, tokenizer)
-    return evaluate(task, heldout, answerer(model, tokenizer, task, cap))
+    adapter = Adapter(
+        f"{task.name}@{version}", adapter_path(rt.settings.models_dir, task.name, version)
+    )
+    cap = max_new_tokens(task, heldout + rows, engine.tokenizer)
+    return evaluate(task, heldout, engine_answerer(engine, task, adapter, cap))
 
 
 def run(run_id: int, settings: Settings) -> int:
@@ -135,18 +137,17 @@ def run(run_id: int, settings: Settings) -> int:
         limit = max_new_tokens(task, heldout + rows[:50], tokenizer)
         say("gating", heldout=len(heldout))
 
-        report = evaluate(task, heldout, answerer(model, tokenizer, task, limit, "default"))
+        # the gate decodes through the serving engine: it judges what serving will answer
+        model.eval()
+        engine = Engine(settings, model=model, tokenizer=tokenizer)
+        candidate = Adapter("default", staging / ADAPTER)
+        report = evaluate(task, heldout, engine_answerer(engine, task, candidate, limit))
         active_name = registry.active(task.name)
         active_report: GateReport | None = None
         if active_name is not None:
             say("gating the active version", heldout=len(heldout))
-            model.load_adapter(
-                str(adapter_path(settings.models_dir, task.name, active_name)),
-                adapter_name="active",
-            )
-            active_report = evaluate(
-                task, heldout, answerer(model, tokenizer, task, limit, "active")
-            )
+            active = Adapter("active", adapter_path(settings.models_dir, task.name, active_name))
+            active_report = evaluate(task, heldout, engine_answerer(engine, task, active, limit))
         floor = float(settings.for_task(task.name, "gate_floor"))
         verdict = decide(report, active_report, floor)
 
@@ -179,6 +180,8 @@ def run(run_id: int, settings: Settings) -> int:
             },
             "gate": {
                 "floor": floor,
+                "engine": engine.backend,
+                "constrained": settings.constrained,
                 "candidate": report.as_dict(),
                 "active": active_report.as_dict() if active_report else None,
                 "verdict": verdict.as_dict(),

@@ -1,0 +1,286 @@
+"""The serving engine: one base model, an adapter per task version, constrained decoding.
+
+``backend="llama.cpp"`` (the default where ``llama-cpp-python`` is installed and the base has
+a GGUF form) serves the base GGUF with GGUF LoRA adapters converted from the PEFT ones on
+first use; ``backend="torch"`` serves the same PEFT adapters with transformers. Either way the
+answer is decoded under the call's grammar (:meth:`jarvis.tasks.Task.call_schema`, compiled by
+:mod:`.grammar`), with jump-forward over forced text (:mod:`.decode`), so every answer of a
+typed task parses. Plain ``transformers`` generate (:mod:`jarvis.training.generate`) remains
+the reference it is benchmarked against.
+
+One generation at a time (a lock): on a 2-core CPU, running two at once only splits the
+cores; callers queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from jarvis.backends import Sampling
+from jarvis.codec import from_student, uses_positional
+from jarvis.config import Settings
+from jarvis.errors import BackendError, ConfigError
+from jarvis.serving.decode import Decoded, LanguageModel, decode
+from jarvis.serving.grammar import UnsupportedSchema, compile_schema
+from jarvis.serving.guide import Guide, Vocabulary
+from jarvis.tasks import Task
+
+__all__ = ["Adapter", "Engine", "EngineOutput"]
+
+log = logging.getLogger(__name__)
+
+BackendName = Literal["auto", "llama.cpp", "torch"]
+GGUF_ADAPTER = "adapter.gguf"
+_GUIDES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Adapter:
+    """A PEFT adapter directory and the name it is loaded under (``task@version``)."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOutput:
+    text: str  # the answer as validators read it (keyed JSON for typed tasks)
+    raw: str  # what the model wrote (positional JSON for typed tasks)
+    tokens_in: int
+    tokens_out: int
+    sampled: int  # tokens the model chose; the rest were forced by the grammar
+    constrained: bool
+    finished: bool
+    first_token_s: float | None
+    total_s: float
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backend: BackendName | None = None,
+        model: Any = None,
+        tokenizer: Any = None,
+    ) -> None:
+        """``model``/``tokenizer``: an already loaded (PEFT) model for the torch backend."""
+        self.settings = settings
+        self.requested: BackendName = backend or settings.engine
+        self._lock = threading.Lock()
+        self._tokenizer = tokenizer
+        self._given_model = model
+        self._lm: LanguageModel | None = None
+        self.backend: str | None = None
+        self._vocab: Vocabulary | None = None
+        self._guides: OrderedDict[str, Guide | None] = OrderedDict()
+        self._loaded: set[str] = set()
+
+    # -- loading -------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> Any:
+        """The base model's tokenizer (loads the engine)."""
+        with self._lock:
+            self._ensure()
+        return self._tokenizer
+
+    def _ensure(self) -> None:
+        if self._lm is not None:
+            return
+        from jarvis.training.base_model import resolve_base, serving_gguf
+        from jarvis.training.generate import stop_token_ids
+
+        base = resolve_base(self.settings.base_model, self.settings.home)
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(base.path)
+        gguf = None
+        if self.requested != "torch":
+            from jarvis.serving.llama_lm import llama_cpp_available
+
+            if llama_cpp_available():
+                gguf = serving_gguf(self.settings.base_model, self.settings.home)
+            elif self.requested == "llama.cpp":
+                raise ConfigError("engine llama.cpp needs llama-cpp-python (pip install it)")
+            if gguf is None and self.requested == "llama.cpp":
+                raise ConfigError(f"base {self.settings.base_model!r} has no GGUF form")
+        if gguf is not None:
+            from jarvis.serving.llama_lm import LlamaCppLM
+
+            self._lm = LlamaCppLM(gguf, threads=self.settings.train_threads)
+            self.backend = "llama.cpp"
+            eos = self._eos_from_config(base.path)
+        else:
+            from jarvis.serving.torch_lm import TorchLM
+
+            model = self._given_model or self._load_torch(base.path)
+            self._lm = TorchLM(model)
+            self.backend = "torch"
+            eos = stop_token_ids(model, self._tokenizer)
+        self._vocab = Vocabulary.from_tokenizer(self._tokenizer, eos)
+
+    def _eos_from_config(self, base_dir: Path) -> list[int]:
+        import json
+
+        ids: set[int] = set()
+        generation = base_dir / "generation_config.json"
+        if generation.is_file():
+            configured = json.loads(generation.read_text()).get("eos_token_id")
+            ids |= set(configured if isinstance(configured, list) else [configured])
+        if self._tokenizer.eos_token_id is not None:
+            ids.add(self._tokenizer.eos_token_id)
+        return sorted(i for i in ids if i is not None)
+
+    def _load_torch(self, base_dir: Path) -> Any:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from jarvis.training.trainer import set_threads
+
+        set_threads(self.settings.train_threads)
+        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.bfloat16)
+        model.eval()  # type: ignore[no-untyped-call]
+        return model
+
+    def _use(self, adapter: Adapter | None) -> None:
+        lm = self._lm
+        if self.backend == "llama.cpp":
+            from jarvis.serving.gguf_lora import convert_adapter
+            from jarvis.serving.llama_lm import LlamaCppLM
+            from jarvis.training.base_model import resolve_base, serving_gguf
+
+            assert isinstance(lm, LlamaCppLM)
+            if adapter is not None and adapter.name not in self._loaded:
+                target = adapter.path.parent / GGUF_ADAPTER
+                if not target.is_file():
+                    base = resolve_base(self.settings.base_model, self.settings.home)
+                    gguf = serving_gguf(self.settings.base_model, self.settings.home)
+                    assert gguf is not None
+                    convert_adapter(adapter.path, base.path, gguf, target)
+                lm.load_adapter(adapter.name, target)
+                self._loaded.add(adapter.name)
+            lm.use_adapter(adapter.name if adapter else None)
+            return
+        from jarvis.serving.torch_lm import TorchLM
+
+        assert isinstance(lm, TorchLM)
+        if adapter is None:
+            raise BackendError("the torch engine serves adapters only")
+        if adapter.name not in self._loaded and not _has_adapter(lm.model, adapter.name):
+            from peft import PeftModel
+
+            if hasattr(lm.model, "load_adapter") and hasattr(lm.model, "peft_config"):
+                lm.model.load_adapter(str(adapter.path), adapter_name=adapter.name)
+            else:
+                lm.set_model(
+                    PeftModel.from_pretrained(
+                        lm.model, str(adapter.path), adapter_name=adapter.name
+                    )
+                )
+            lm.model.eval()
+        self._loaded.add(adapter.name)
+        lm.model.set_adapter(adapter.name)
+
+    # -- grammar -------------------------------------------------------------------------
+
+    def guide(self, task: Task[Any], inputs: Mapping[str, Any]) -> Guide | None:
+        """The token guide for one call, or ``None`` when the task has no enforceable schema."""
+        schema = task.call_schema(inputs)
+        if schema is None:
+            return None
+        import json
+
+        key = json.dumps([schema, uses_positional(task)], sort_keys=True)
+        if key in self._guides:
+            self._guides.move_to_end(key)
+            return self._guides[key]
+        try:
+            grammar = compile_schema(schema, positional=uses_positional(task))
+            assert self._vocab is not None
+            guide: Guide | None = Guide(grammar, self._vocab)
+        except UnsupportedSchema as exc:
+            log.warning("task %s: decoding without a grammar: %s", task.name, exc)
+            guide = None
+        self._guides[key] = guide
+        if len(self._guides) > _GUIDES:
+            self._guides.popitem(last=False)
+        return guide
+
+    # -- generation ----------------------------------------------------------------------
+
+    def prompt(self, task: Task[Any], inputs: Mapping[str, Any]) -> list[int]:
+        from jarvis.training.dataset import prompt_ids
+
+        return prompt_ids(self._tokenizer, task, dict(inputs))
+
+    def generate(
+        self,
+        task: Task[Any],
+        inputs: Mapping[str, Any],
+        *,
+        adapter: Adapter | None,
+        sampling: Sampling,
+        max_new_tokens: int,
+        constrained: bool = True,
+        on_text: Callable[[str], None] | None = None,
+    ) -> EngineOutput:
+        """One typed call's answer from ``adapter`` (its prompt rendered as in training)."""
+        with self._lock:
+            try:
+                self._ensure()
+                self._use(adapter)
+                guide = self.guide(task, inputs) if constrained else None
+                prompt = self.prompt(task, inputs)
+                done = self._decode(prompt, sampling, max_new_tokens, guide, on_text)
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
+        raw = self._tokenizer.decode(done.tokens, skip_special_tokens=True).strip()
+        return EngineOutput(
+            text=from_student(task, raw),
+            raw=raw,
+            tokens_in=done.prompt_tokens,
+            tokens_out=len(done.tokens),
+            sampled=done.sampled,
+            constrained=guide is not None,
+            finished=done.finished,
+            first_token_s=done.first_token_s,
+            total_s=done.total_s,
+        )
+
+    def _decode(
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        max_new_tokens: int,
+        guide: Guide | None,
+        on_text: Callable[[str], None] | None,
+    ) -> Decoded:
+        assert self._lm is not None and self._vocab is not None
+        on_tokens = None
+        if on_text is not None:
+            decode_ids = self._tokenizer.decode
+
+            def on_tokens(new: list[int]) -> None:
+                on_text(decode_ids(new, skip_special_tokens=True))
+
+        return decode(
+            self._lm,
+            prompt,
+            sampling=sampling,
+            max_new_tokens=max_new_tokens,
+            eos_ids=self._vocab.eos_ids,
+            guide=guide,
+            on_tokens=on_tokens,
+        )
+
+
+def _has_adapter(model: Any, name: str) -> bool:
+    return name in (getattr(model, "peft_config", None) or {})
