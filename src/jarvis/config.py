@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     train_max_length: int = Field(default=1536, ge=32)
     train_threads: int | None = Field(default=None, ge=1)
     worker_poll_s: float = Field(default=2.0, gt=0)
+    # -- server ------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Bind address; loopback by default.")
+    port: int = Field(default=8765, ge=0, le=65535)
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token for admin routes; required when exposed."
+    )
+    max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body.")
+    max_pending: int = Field(
+        default=32, gt=0, description="Model requests queued at once; more are answered 503."
+    )
 
     @field_validator("task_modules", mode="before")
     @classmethod

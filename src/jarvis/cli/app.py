@@ -99,9 +99,9 @@ def print_json(data: Any) -> None:
 
 
 def _register() -> None:
-    from jarvis.cli import bench, calls, data, demo, models, status
+    from jarvis.cli import bench, calls, data, demo, models, serve, status
 
-    for module in (status, calls, data, models, demo):
+    for module in (status, calls, data, models, demo, serve):
         module.register(app)
     app.add_typer(bench.bench_app, name="bench")
 

@@ -255,6 +255,46 @@ class Engine:
             total_s=done.total_s,
         )
 
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        adapter: Adapter | None,
+        sampling: Sampling,
+        max_new_tokens: int,
+        schema: Mapping[str, Any] | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> EngineOutput:
+        """Free chat with an adapter (OpenAI clients); ``schema`` constrains a JSON answer."""
+        with self._lock:
+            try:
+                self._ensure()
+                self._use(adapter)
+                guide = None
+                if schema is not None:
+                    assert self._vocab is not None
+                    guide = Guide(compile_schema(schema), self._vocab)
+                prompt = list(
+                    self._tokenizer.apply_chat_template(
+                        messages, add_generation_prompt=True, tokenize=True, return_dict=False
+                    )
+                )
+                done = self._decode(prompt, sampling, max_new_tokens, guide, on_text)
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
+        raw = self._tokenizer.decode(done.tokens, skip_special_tokens=True).strip()
+        return EngineOutput(
+            text=raw,
+            raw=raw,
+            tokens_in=done.prompt_tokens,
+            tokens_out=len(done.tokens),
+            sampled=done.sampled,
+            constrained=guide is not None,
+            finished=done.finished,
+            first_token_s=done.first_token_s,
+            total_s=done.total_s,
+        )
+
     def _decode(
         self,
         prompt: list[int],

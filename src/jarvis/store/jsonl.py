@@ -194,11 +194,21 @@ def import_file(
         raise ImportFileError(f"cannot open {path}: {exc.strerror or exc}") from exc
     with handle:
         try:
-            good, errors, count = read_examples(
-                handle, tasks=tasks, task=task, heldout_share=heldout_share
-            )
+            return import_lines(store, handle, tasks=tasks, task=task, heldout_share=heldout_share)
         except UnicodeDecodeError as exc:
             raise ImportFileError(f"{path} is not UTF-8 text: {exc}") from exc
+
+
+def import_lines(
+    store: Store,
+    lines: TextIO,
+    *,
+    tasks: Mapping[str, Task[Any]],
+    task: str | None = None,
+    heldout_share: float = 0.15,
+) -> ImportReport:
+    """Import JSONL text (a file, an upload): good lines in one transaction."""
+    good, errors, count = read_examples(lines, tasks=tasks, task=task, heldout_share=heldout_share)
     for name, examples in good.items():
         declared = tasks.get(name)
         if declared is not None:

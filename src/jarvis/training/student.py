@@ -1,14 +1,13 @@
 """The local student: one base model in memory, one LoRA adapter per task, in this process.
 
 The router asks :meth:`LocalStudent.active_version` on every call; the answer comes from the
-store (cached for a moment), so a version promoted by the worker, or a rollback, is picked up
+store, so a version promoted by the worker, or a rollback, is picked up
 by the next calls without a restart. The serving engine (:mod:`jarvis.serving.engine`) loads
 each adapter on first use and keeps it; nothing heavy is imported until a student answers.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from jarvis.backends import Generation, GenerationRequest
@@ -18,8 +17,6 @@ from jarvis.registry import adapter_path, read_card
 from jarvis.serving.engine import Adapter, Engine
 from jarvis.store import Store
 from jarvis.training.generate import answer_cap
-
-ACTIVE_TTL_S = 1.0
 
 
 def load_version_model(settings: Settings, task: str, version: str) -> tuple[Any, Any]:
@@ -48,17 +45,12 @@ class LocalStudent:
         self.settings = settings
         self.store = store
         self.engine = engine or Engine(settings)
-        self._active: dict[str, tuple[float, str | None]] = {}
         self._max_new: dict[str, int] = {}  # per version: a cap near its longest answer
 
     def active_version(self, task: str) -> str | None:
-        now = time.monotonic()
-        cached = self._active.get(task)
-        if cached is not None and now - cached[0] < ACTIVE_TTL_S:
-            return cached[1]
-        version = self.store.versions.active(task)
-        self._active[task] = (now, version)
-        return version
+        # read on every call (one indexed row): a promotion or rollback made by the worker,
+        # the API or the CLI is served from the very next request, in every process
+        return self.store.versions.active(task)
 
     def _cap(self, task: str, version: str) -> int:
         name = f"{task}@{version}"

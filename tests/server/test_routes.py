@@ -1,0 +1,148 @@
+"""Typed calls, admin access, limits and metrics, through the ASGI app in-process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from jarvis import Jarvis, Settings
+from jarvis.server import create_app
+from jarvis.server.app import Admission
+from jarvis.server.errors import ApiError
+from jarvis.server.metrics import Metrics
+
+LEVEL_INPUT = {"last_levels": [], "difficulty": 3}
+
+
+def app_client(settings: Settings, host: str = "127.0.0.1", **overrides: object) -> TestClient:
+    rt = Jarvis(settings.model_copy(update=overrides), student=None)
+    return TestClient(create_app(rt, host=host))
+
+
+@pytest.fixture
+def api(settings: Settings) -> TestClient:
+    return app_client(settings, student="none")
+
+
+def test_a_typed_call_returns_the_cli_envelope(api: TestClient) -> None:
+    response = api.post("/v1/tasks/create_next_level/call", json={"input": LEVEL_INPUT})
+    assert response.status_code == 200
+    envelope = response.json()
+    assert set(envelope) == {
+        "output",
+        "source",
+        "version",
+        "attempts",
+        "fallback",
+        "valid",
+        "reason",
+        "latency_ms",
+    }
+    assert envelope["valid"] and envelope["source"] == "teacher"
+    assert envelope["output"]["difficulty"] == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "fragment"),
+    [
+        ("/v1/tasks/create_next_level/call", {"input": {"difficulty": "hard"}}, 422, "bad inputs"),
+        ("/v1/tasks/create_next_level/call", {"inputs": LEVEL_INPUT}, 400, "input"),
+        ("/v1/tasks/no_such/call", {"input": {}}, 404, "unknown task"),
+        ("/v1/tasks/..%2Fetc/call", {"input": {}}, 404, ""),
+    ],
+)
+def test_bad_calls_are_refused_clearly(
+    api: TestClient, path: str, body: dict[str, object], status: int, fragment: str
+) -> None:
+    response = api.post(path, json=body)
+    assert response.status_code == status, response.text
+    if fragment:
+        assert fragment in response.json()["error"]["message"]
+
+
+def test_bodies_over_the_limit_are_refused_before_parsing(settings: Settings) -> None:
+    api = app_client(settings, student="none", max_body_bytes=1000)
+    big = {"input": {"last_levels": [], "difficulty": 1, "pad": "x" * 2000}}
+    response = api.post("/v1/tasks/create_next_level/call", json=big)
+    assert response.status_code == 413
+    assert "larger than 1000 bytes" in response.json()["error"]["message"]
+
+
+def test_admin_is_refused_on_an_exposed_server_without_a_token(settings: Settings) -> None:
+    api = app_client(settings, host="0.0.0.0", student="none")
+    response = api.post("/v1/admin/tasks/create_next_level/rollback")
+    assert response.status_code == 403
+    assert "JARVIS_API_TOKEN" in response.json()["error"]["message"]
+    # typed calls stay open: only state changes are guarded
+    assert api.post("/v1/tasks/create_next_level/call", json={"input": LEVEL_INPUT}).is_success
+
+
+def test_a_configured_token_is_required_everywhere(settings: Settings) -> None:
+    api = app_client(settings, host="0.0.0.0", student="none", api_token=SecretStr("s3cret"))
+    url = "/v1/admin/tasks/create_next_level/rollback"
+    assert api.post(url).status_code == 401
+    assert api.post(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    authorized = api.post(url, headers={"Authorization": "Bearer s3cret"})
+    # past the guard: refused only because there is nothing to roll back
+    assert authorized.status_code == 409
+    assert "no active version" in authorized.json()["error"]["message"]
+
+
+def test_promote_refuses_a_path_as_version(api: TestClient) -> None:
+    response = api.post("/v1/admin/tasks/create_next_level/promote", json={"version": "../../etc"})
+    assert response.status_code == 409
+    assert "version" in response.json()["error"]["message"]
+
+
+def test_import_keeps_good_lines_and_names_the_bad_ones(api: TestClient) -> None:
+    level = {
+        "name": 1,
+        "difficulty": 1,
+        "time": 300,
+        "width": 10,
+        "height": 10,
+        "num_wall": 5,
+        "num_enemies": 2,
+    }
+    good = {  # a byLLM log line: the rendered call and the model's answer
+        "input": "create_next_level\n\nlast_levels = []\ndifficulty = 1",
+        "output": json.dumps(level),
+    }
+    body = json.dumps(good) + "\n{not json\n"
+    response = api.post("/v1/admin/import", content=body.encode())
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["lines"], report["added"]) == (2, 1)
+    assert report["errors"] and report["errors"][0].startswith("line 2")
+
+
+def test_train_needs_examples_first(api: TestClient) -> None:
+    response = api.post("/v1/admin/tasks/create_next_map/train")
+    assert response.status_code == 409
+    assert "no training examples" in response.json()["error"]["message"]
+
+
+def test_admission_answers_503_when_the_queue_is_full() -> None:
+    admission = Admission(1, Metrics())
+    first = admission()
+    next(first)
+    second = admission()
+    with pytest.raises(ApiError) as refused:
+        next(second)
+    assert refused.value.status == 503
+    first.close()  # the first request finishes: room again
+    third = admission()
+    next(third)
+    third.close()
+
+
+def test_health_and_metrics(api: TestClient) -> None:
+    assert api.get("/health").json()["status"] == "ok"
+    api.post("/v1/tasks/create_next_level/call", json={"input": LEVEL_INPUT})
+    text = api.get("/metrics").text
+    assert 'jarvis_calls_total{source="teacher",task="create_next_level"} 1' in text
+    assert 'jarvis_request_seconds_count{route="/v1/tasks/{task}/call"} 1' in text
+    assert 'jarvis_student_share{task="create_next_level"} 0.000000' in text
