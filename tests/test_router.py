@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 import jarvis
-from conftest import ScriptedStudent
 from jarvis import (
     AllAttemptsFailed,
     BackendError,
@@ -30,6 +29,7 @@ from jarvis.prompts import render_answer
 from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_level, oracle_map
 from jarvis.rpg.models import Position, Wall
 from jarvis.teachers import OracleTeacher
+from scripted import ScriptedStudent
 
 LEVEL_INPUTS: dict[str, Any] = {"last_levels": [], "difficulty": 1}
 

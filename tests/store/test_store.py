@@ -21,7 +21,7 @@ from jarvis.store.migrations import MIGRATIONS
 from jarvis.store.store import _redact
 
 if TYPE_CHECKING:
-    from conftest import ScriptedStudent
+    from scripted import ScriptedStudent
 
 
 def level_json(difficulty: int, last_levels: list[Level] | None = None) -> dict[str, Any]:
