@@ -143,3 +143,45 @@ def from_student(task: Task[Any], text: str) -> str:
     except (json.JSONDecodeError, CodecError):
         return text
     return json.dumps(keyed, separators=(",", ":"), ensure_ascii=False)
+
+
+def positional_schema(schema: Any, defs: dict[str, Any] | None = None) -> Any:
+    """A keyed JSON Schema rewritten for the positional layout (objects become ``prefixItems``).
+
+    For servers that enforce a schema themselves (vLLM's guided decoding, an OpenAI
+    ``response_format``) while the student writes positional JSON. ``$ref`` are inlined.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    defs = defs if defs is not None else dict(schema.get("$defs", {}))
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        merged = {**defs.get(name, {}), **{k: v for k, v in schema.items() if k != "$ref"}}
+        return positional_schema(merged, defs)
+    if "const" in schema:
+        return {"const": _positional_const(schema["const"])}
+    out = {k: v for k, v in schema.items() if k not in ("$defs", "title", "description")}
+    if schema.get("type") == "object" and "properties" in schema:
+        values = [positional_schema(s, defs) for s in schema["properties"].values()]
+        return {
+            "type": "array",
+            "prefixItems": values,
+            "items": False,
+            "minItems": len(values),
+            "maxItems": len(values),
+        }
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = positional_schema(out[key], defs)
+    for key in ("anyOf", "oneOf", "prefixItems"):
+        if key in out:
+            out[key] = [positional_schema(s, defs) for s in out[key]]
+    return out
+
+
+def _positional_const(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [_positional_const(v) for v in value.values()]
+    if isinstance(value, list):
+        return [_positional_const(v) for v in value]
+    return value

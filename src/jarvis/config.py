@@ -91,8 +91,17 @@ class Settings(BaseSettings):
     )
 
     # Student
-    student: Literal["local", "none"] = Field(
+    student: Literal["local", "remote", "none"] = Field(
         default="local", description="local: serve promoted versions in-process; none: never."
+    )
+    student_base_url: str | None = Field(
+        default=None,
+        description="student=remote: an OpenAI-compatible server with the adapters (vLLM).",
+    )
+    student_api_key: SecretStr | None = None
+    student_model: str = Field(
+        default="{task}",
+        description="student=remote: the served model name; {task} and {version} are filled in.",
     )
     base_model: str = Field(
         default="smollm2-135m",

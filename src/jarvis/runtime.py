@@ -52,6 +52,10 @@ class Jarvis:
             from jarvis.training.student import LocalStudent
 
             student = LocalStudent(s, store)
+        elif student is None and s.student == "remote":
+            from jarvis.serving.remote import RemoteStudent
+
+            student = RemoteStudent(s, store)
         self.router = Router(
             store,
             self.teachers.for_task,

@@ -140,8 +140,94 @@ def training_cmd(
     out.print(table)
 
 
+@bench_app.command("serving")
+@handle_errors
+def serving_cmd(
+    home: Annotated[Path, typer.Option(help="A JARVIS_HOME with an active version of the task.")],
+    task: Annotated[str, typer.Option(help="level or map.")] = "level",
+    latency_prompts: Annotated[int, typer.Option(help="Prompts for the baseline timing.")] = 10,
+    quality_prompts: Annotated[int, typer.Option(help="Prompts per engine mode.")] = 200,
+    http_calls: Annotated[int, typer.Option(help="Calls per HTTP measurement.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The engine (grammar, jump-forward) vs plain transformers generate; HTTP latency."""
+    from jarvis.benchmarks.serving import run_serving_benchmark
+
+    if task not in ("level", "map"):
+        raise JarvisError("--task must be level or map")
+    figures = run_serving_benchmark(
+        home,
+        task,
+        latency_prompts=latency_prompts,
+        quality_prompts=quality_prompts,
+        http_calls=http_calls,
+        say=lambda msg: out.print(f"[dim]{msg}[/dim]"),
+    )
+    data = figures.as_dict()
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title=f"{data['task']}@{data['version']}: one call at a time, this CPU")
+    for col in (
+        "mode",
+        "calls",
+        "parse",
+        "semantic",
+        "p50",
+        "p95",
+        "TTFT p50",
+        "tokens",
+        "sampled",
+    ):
+        table.add_column(col, justify="right")
+    base = data["modes"][0]["mean_s"]
+    for m in data["modes"]:
+        table.add_row(
+            m["mode"],
+            str(m["calls"]),
+            _p(m["parse_rate"]),
+            _p(m["semantic_rate"]),
+            _ms(m["p50_s"]),
+            _ms(m["p95_s"]),
+            _ms(m["ttft_p50_s"]),
+            f"{m['tokens_per_answer']:.0f}",
+            _p(m["sampled_share"]),
+        )
+    out.print(table)
+    engine = data["modes"][1]["mean_s"]
+    if base and engine:
+        out.print(
+            f"whole answer, mean: baseline {base:.2f} s, engine {engine:.3f} s: "
+            f"{base / engine:.1f}x faster"
+        )
+    http = Table(title=f"/v1/tasks/{data['task']}/call through a live server")
+    for col in (
+        "answered by",
+        "p50",
+        "p95",
+        "student share",
+        "req/s, 1 client",
+        "req/s, 8 clients",
+    ):
+        http.add_column(col, justify="right")
+    for label, h in data["http"].items():
+        http.add_row(
+            label,
+            f"{h['p50_ms']:.1f} ms",
+            f"{h['p95_ms']:.1f} ms",
+            _p(h["student_share"]),
+            f"{h['rps_1_client']:.2f}",
+            f"{h['rps_8_clients']:.2f}",
+        )
+    out.print(http)
+
+
 def _s(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f} s"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{1000 * x:.0f} ms"
 
 
 def _p(x: float | None) -> str:

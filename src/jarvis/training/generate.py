@@ -83,6 +83,7 @@ def generate_batch(
     inputs_list: Sequence[dict[str, Any]],
     sampling: Sampling,
     max_new_tokens: int,
+    streamer: Any = None,
 ) -> list[Generated]:
     """Answer several calls of one task at once (left-padded batch)."""
     import torch
@@ -106,6 +107,8 @@ def generate_batch(
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     stops = stop_token_ids(model, tokenizer)
     kwargs["eos_token_id"] = stops
+    if streamer is not None:
+        kwargs["streamer"] = streamer
     with torch.inference_mode():
         out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
     results = []

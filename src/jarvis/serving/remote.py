@@ -1,0 +1,81 @@
+"""A student served elsewhere: any OpenAI-compatible server holding the task's adapters.
+
+For users who outgrow one CPU: vLLM loads the very PEFT adapters JARVIS trains
+(``JARVIS_HOME/models/<task>/<version>/adapter``), e.g.::
+
+    vllm serve HuggingFaceTB/SmolLM2-135M-Instruct --enable-lora --max-lora-rank 16 \\
+        --lora-modules create_next_level=$JARVIS_HOME/models/create_next_level/v0003/adapter
+
+and ``JARVIS_STUDENT=remote JARVIS_STUDENT_BASE_URL=http://gpu-box:8000/v1`` makes the router
+send the task's calls there (``JARVIS_STUDENT_MODEL``, default ``{task}``, names the served
+model; ``{version}`` is filled in too, so a JARVIS server answers ``{task}@{version}``). The
+request carries the student prompt, the sampling, and the call's schema in the student's
+positional layout as ``response_format``, so the server's guided decoding enforces the same
+per-call bounds as the local engine. The registry's active version stays the source of truth:
+which version is active decides the model name, and a rollback is one setting away.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from jarvis.backends import Generation, GenerationRequest
+from jarvis.codec import from_student, positional_schema, uses_positional
+from jarvis.config import Settings
+from jarvis.errors import BackendError
+from jarvis.prompts import student_messages
+from jarvis.store import Store
+
+__all__ = ["RemoteStudent"]
+
+
+class RemoteStudent:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        if not settings.student_base_url:
+            raise BackendError("student=remote needs JARVIS_STUDENT_BASE_URL")
+        self.settings = settings
+        self.store = store
+        key = settings.student_api_key.get_secret_value() if settings.student_api_key else None
+        self.base_url = settings.student_base_url.rstrip("/")
+        self._client = openai.OpenAI(
+            base_url=self.base_url, api_key=key or "not-needed", timeout=120.0, max_retries=2
+        )
+
+    def active_version(self, task: str) -> str | None:
+        return self.store.versions.active(task)
+
+    def generate(self, request: GenerationRequest, version: str) -> Generation:
+        task = request.task
+        model = self.settings.student_model.format(task=task.name, version=version)
+        kwargs: dict[str, Any] = {}
+        schema = task.call_schema(request.inputs)
+        if schema is not None:
+            if uses_positional(task):
+                schema = positional_schema(schema)
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": task.name[:64], "schema": schema},
+            }
+        s = request.sampling
+        for name in ("temperature", "top_p", "seed"):
+            if getattr(s, name) is not None:
+                kwargs[name] = getattr(s, name)
+        try:
+            reply = self._client.chat.completions.create(
+                model=model,
+                messages=list(student_messages(task, request.inputs)),  # type: ignore[arg-type]
+                max_tokens=s.max_tokens or self.settings.max_tokens,
+                **kwargs,
+            )
+        except openai.OpenAIError as exc:
+            raise BackendError(f"remote student {model} at {self.base_url}: {exc}") from exc
+        text = reply.choices[0].message.content or ""
+        usage = reply.usage
+        return Generation(
+            text=from_student(task, text),
+            model=f"remote:{model}@{self.base_url}",
+            tokens_in=usage.prompt_tokens if usage else None,
+            tokens_out=usage.completion_tokens if usage else None,
+        )
