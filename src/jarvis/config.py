@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     constrained: bool = Field(
         default=True, description="Decode typed answers under the call's JSON-schema grammar."
     )
+    steering: bool = Field(
+        default=True,
+        description="With the grammar, apply a task's semantic steering (maps: free cells).",
+    )
 
     # Per-task defaults (a task may override them, and so may `task_settings`)
     threshold: int = Field(default=200, ge=1, description="Training examples before 1st training.")

@@ -72,6 +72,7 @@ class Task(Generic[T]):
         self.validators: list[Validator] = list(validators or [])
         self.oracle_fn: Oracle | None = oracle
         self.schema_fn: Callable[..., dict[str, Any]] | None = None
+        self.steering_fn: Callable[..., Any] | None = None
         if threshold is not None and threshold < 1:
             raise TaskError(f"task {self.name!r}: threshold must be >= 1, got {threshold}")
         if heldout_share is not None and not 0.0 <= heldout_share < 1.0:
@@ -176,6 +177,16 @@ class Task(Generic[T]):
         """Decorator: ``(**inputs) -> JSON schema`` of the answer to this particular call."""
         self.schema_fn = fn
         return fn
+
+    def steering(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: ``(**inputs) -> steer`` whose ``allows(text)`` says whether a partial
+        student answer can still become a valid one (checks a grammar cannot express)."""
+        self.steering_fn = fn
+        return fn
+
+    def steer(self, inputs: Mapping[str, Any]) -> Any:
+        """The steer for one call, or ``None``."""
+        return None if self.steering_fn is None else self.steering_fn(**inputs)
 
     def run_oracle(self, inputs: Mapping[str, Any], rng: random.Random) -> Any:
         if self.oracle_fn is None:

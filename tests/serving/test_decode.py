@@ -122,3 +122,25 @@ def test_seeded_sampling_repeats_and_the_budget_is_respected(
     assert run(3) == run(3)
     assert run(3) != run(4)
     assert len(run(3, budget=25)) == 25
+
+
+@pytest.mark.parametrize("difficulty", [1, 6])
+def test_with_the_maps_steering_even_an_untrained_model_writes_playable_maps(
+    tiny: tuple[Any, Any, Vocabulary], difficulty: int
+) -> None:
+    from jarvis.rpg.rules import check_map
+
+    model, tokenizer, vocab = tiny
+    inputs, guide = map_guide(vocab, difficulty)
+    out = decode(
+        TorchLM(model),
+        prompt_ids(tokenizer, create_next_map, inputs),
+        sampling=Sampling(temperature=1.0, seed=difficulty),
+        max_new_tokens=2000,
+        eos_ids=vocab.eos_ids,
+        guide=guide,
+        steer=create_next_map.steer(inputs),
+    )
+    game_map = Map.model_validate_json(from_student(create_next_map, tokenizer.decode(out.tokens)))
+    assert check_map(game_map, inputs["level"]) is None
+    assert out.steered > 0  # a random model's picks were refused, and replaced

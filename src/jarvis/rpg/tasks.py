@@ -15,6 +15,7 @@ from jarvis.rpg.bounds import level_schema, map_schema
 from jarvis.rpg.models import Level, Map
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.rules import check_level, check_map
+from jarvis.rpg.steering import MapSteer
 from jarvis.tasks import task
 
 
@@ -62,6 +63,11 @@ def _map_is_playable(game_map: Map, inputs: Mapping[str, Any]) -> str | None:
 @create_next_map.bounds
 def _map_bounds(level: Level) -> dict[str, Any]:
     return map_schema(level)
+
+
+@create_next_map.steering
+def _map_steering(level: Level) -> MapSteer:
+    return MapSteer(level)
 
 
 @create_next_map.oracle

@@ -23,6 +23,14 @@ from jarvis.serving.guide import Guide
 __all__ = ["Decoded", "LanguageModel", "decode"]
 
 
+class Steer(Protocol):
+    """Semantic checks the grammar cannot express (a task's ``@t.steering``)."""
+
+    def allows(self, text: str) -> bool:
+        """Can the answer written so far still become a valid one?"""
+        ...
+
+
 class LanguageModel(Protocol):
     """One sequence at a time; the engine serialises calls."""
 
@@ -43,6 +51,7 @@ class Decoded:
     tokens: list[int] = field(default_factory=list)
     prompt_tokens: int = 0
     sampled: int = 0  # tokens the model chose (the rest were forced by the grammar)
+    steered: int = 0  # choices where the model's pick was refused by the task's steering
     finished: bool = False  # ended by end-of-sequence / a complete answer, not the budget
     first_token_s: float | None = None
     total_s: float = 0.0
@@ -56,9 +65,14 @@ def decode(
     max_new_tokens: int,
     eos_ids: Sequence[int],
     guide: Guide | None = None,
+    steer: Steer | None = None,
     on_tokens: Callable[[list[int]], None] | None = None,
 ) -> Decoded:
-    """Generate up to ``max_new_tokens`` after ``prompt``, under ``guide``'s grammar if given."""
+    """Generate up to ``max_new_tokens`` after ``prompt``, under ``guide``'s grammar if given.
+
+    ``steer`` (with a guide) refuses candidates that would make the answer semantically
+    invalid; the model's most likely (or sampled) acceptable token is taken instead.
+    """
     start = time.perf_counter()
     out = Decoded(prompt_tokens=len(prompt))
     rng = np.random.default_rng(sampling.seed)
@@ -67,10 +81,15 @@ def decode(
     pending: list[int] = list(prompt)
     state: State | None = guide.initial if guide is not None else None
 
+    texts = guide.vocab.texts if guide is not None else ()
+    written: list[str] = []
+
     def emit(new: list[int]) -> None:
         if out.first_token_s is None:
             out.first_token_s = time.perf_counter() - start
         out.tokens.extend(new)
+        if steer is not None:
+            written.extend(texts[t] for t in new)
         if on_tokens is not None:
             on_tokens(new)
 
@@ -91,7 +110,16 @@ def decode(
                 out.finished = True  # the answer is complete: no need to ask the model
                 break
         logits = model.scores(pending, rows)
-        pick = _choose(logits, sampling, rng)
+        if steer is not None and rows is not None:
+            steered = _choose_acceptable(
+                logits, sampling, rng, _acceptance(steer, "".join(written), rows, texts, eos)
+            )
+            if steered is None:
+                break  # nothing acceptable: the answer stays unfinished (and is rejected)
+            pick, refused = steered
+            out.steered += refused
+        else:
+            pick = _choose(logits, sampling, rng)
         token = rows[pick] if rows is not None else pick
         out.sampled += 1
         if token in eos:
@@ -105,10 +133,44 @@ def decode(
     return out
 
 
-def _choose(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
+def _acceptance(
+    steer: Steer, so_far: str, rows: Sequence[int], texts: Sequence[str], eos: set[int]
+) -> Callable[[int], bool]:
+    def acceptable(i: int) -> bool:
+        token = rows[i]
+        if token in eos:
+            return True
+        text = texts[token]  # every character boundary: "],[" closes one position, opens one
+        return all(steer.allows(so_far + text[:k]) for k in range(1, len(text) + 1))
+
+    return acceptable
+
+
+def _choose_acceptable(
+    logits: np.ndarray,
+    sampling: Sampling,
+    rng: np.random.Generator,
+    acceptable: Callable[[int], bool],
+) -> tuple[int, int] | None:
+    """The pick among acceptable indices, and how many better picks were refused."""
     if not sampling.temperature:
-        return int(np.argmax(logits))
-    scaled = logits.astype(np.float64) / max(sampling.temperature, 1e-5)
+        for refused, i in enumerate(np.argsort(-logits, kind="stable")):
+            if acceptable(int(i)):
+                return int(i), refused
+        return None
+    probs = _probabilities(logits, sampling)
+    refused = 0
+    while probs.sum() > 0:
+        i = int(rng.choice(len(probs), p=probs / probs.sum()))
+        if acceptable(i):
+            return i, refused
+        refused += 1
+        probs[i] = 0.0
+    return None
+
+
+def _probabilities(logits: np.ndarray, sampling: Sampling) -> np.ndarray:
+    scaled = logits.astype(np.float64) / max(sampling.temperature or 1.0, 1e-5)
     scaled -= scaled.max()
     probs = np.exp(scaled)
     probs /= probs.sum()
@@ -119,6 +181,13 @@ def _choose(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) ->
         mask = np.zeros_like(probs)
         mask[keep] = probs[keep]
         probs = mask / mask.sum()
+    return probs
+
+
+def _choose(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
+    if not sampling.temperature:
+        return int(np.argmax(logits))
+    probs = _probabilities(logits, sampling)
     if not math.isfinite(float(probs.sum())):
         return int(np.argmax(logits))
     return int(rng.choice(len(probs), p=probs))

@@ -26,7 +26,7 @@ from jarvis.backends import Sampling
 from jarvis.codec import from_student, uses_positional
 from jarvis.config import Settings
 from jarvis.errors import BackendError, ConfigError
-from jarvis.serving.decode import Decoded, LanguageModel, decode
+from jarvis.serving.decode import Decoded, LanguageModel, Steer, decode
 from jarvis.serving.grammar import UnsupportedSchema, compile_schema
 from jarvis.serving.guide import Guide, Vocabulary
 from jarvis.tasks import Task
@@ -55,6 +55,7 @@ class EngineOutput:
     tokens_in: int
     tokens_out: int
     sampled: int  # tokens the model chose; the rest were forced by the grammar
+    steered: int  # choices the task's steering refused (the model's pick was invalid)
     constrained: bool
     finished: bool
     first_token_s: float | None
@@ -81,6 +82,7 @@ class Engine:
         self._vocab: Vocabulary | None = None
         self._guides: OrderedDict[str, Guide | None] = OrderedDict()
         self._loaded: set[str] = set()
+        self.steering = settings.steering
 
     # -- loading -------------------------------------------------------------------------
 
@@ -238,8 +240,9 @@ class Engine:
                 self._ensure()
                 self._use(adapter)
                 guide = self.guide(task, inputs) if constrained else None
+                steer = task.steer(inputs) if guide is not None and self.steering else None
                 prompt = self.prompt(task, inputs)
-                done = self._decode(prompt, sampling, max_new_tokens, guide, on_text)
+                done = self._decode(prompt, sampling, max_new_tokens, guide, on_text, steer)
             except (OSError, RuntimeError, ValueError) as exc:
                 raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
         raw = self._tokenizer.decode(done.tokens, skip_special_tokens=True).strip()
@@ -249,6 +252,7 @@ class Engine:
             tokens_in=done.prompt_tokens,
             tokens_out=len(done.tokens),
             sampled=done.sampled,
+            steered=done.steered,
             constrained=guide is not None,
             finished=done.finished,
             first_token_s=done.first_token_s,
@@ -289,6 +293,7 @@ class Engine:
             tokens_in=done.prompt_tokens,
             tokens_out=len(done.tokens),
             sampled=done.sampled,
+            steered=done.steered,
             constrained=guide is not None,
             finished=done.finished,
             first_token_s=done.first_token_s,
@@ -302,6 +307,7 @@ class Engine:
         max_new_tokens: int,
         guide: Guide | None,
         on_text: Callable[[str], None] | None,
+        steer: Steer | None = None,
     ) -> Decoded:
         assert self._lm is not None and self._vocab is not None
         on_tokens = None
@@ -318,6 +324,7 @@ class Engine:
             max_new_tokens=max_new_tokens,
             eos_ids=self._vocab.eos_ids,
             guide=guide,
+            steer=steer,
             on_tokens=on_tokens,
         )
 
