@@ -7,8 +7,8 @@ on, made like the game makes them):
 1. **Latency of a whole typed answer and time to first token**: the engine (llama.cpp, with
    the call's grammar) vs the baseline: plain ``transformers`` ``generate`` (same base, same
    adapter, bf16, KV cache, greedy, no grammar), one call at a time.
-2. **Parse and semantic pass rates**: the engine with per-call bounds, with the plain output
-   schema only, and without any grammar.
+2. **Parse and semantic pass rates**: the engine with per-call bounds (and the task's
+   steering, where it has one), with the plain output schema only, and without any grammar.
 3. **Through the HTTP API** (a live server): p50/p95 of ``/v1/tasks/{task}/call`` answered by
    the student vs the procedural teacher, and throughput with 8 concurrent clients vs 1.
 """
@@ -143,9 +143,10 @@ def _engine_mode(
     mode: str,
 ) -> ModeFigures:
     figures = ModeFigures(mode)
-    plain_schema = mode.endswith("output schema only")
-    constrained = not mode.endswith("no grammar")
-    original = task.schema_fn
+    plain_schema = "output schema only" in mode
+    constrained = "no grammar" not in mode
+    original, steering = task.schema_fn, engine.steering
+    engine.steering = "steering" in mode
     if plain_schema:
         task.schema_fn = None  # the type's schema, without what the call knows
     try:
@@ -165,7 +166,7 @@ def _engine_mode(
             figures.sampled += out.sampled
             _judge(task, inputs, out.text, figures)
     finally:
-        task.schema_fn = original
+        task.schema_fn, engine.steering = original, steering
     return figures
 
 
@@ -257,11 +258,14 @@ def run_serving_benchmark(
     engine.generate(task, prompts[0], adapter=adapter, sampling=GREEDY, max_new_tokens=8)  # warm
     say(f"{task.name}@{version}: engine {engine.backend}; baseline on {latency_prompts} prompts")
     modes = [_baseline(settings, task, version, prompts[:latency_prompts], cap)]
-    for mode in (
+    modes_run = [
         "engine, grammar with per-call bounds",
         "engine, grammar from the output schema only",
         "engine, no grammar",
-    ):
+    ]
+    if task.steering_fn is not None:
+        modes_run.insert(0, "engine, per-call bounds + steering")
+    for mode in modes_run:
         say(f"{mode} on {quality_prompts} prompts")
         modes.append(_engine_mode(engine, task, adapter, prompts[:quality_prompts], cap, mode))
     say(f"HTTP: {http_calls} calls, student vs teacher, 1 vs 8 clients")
