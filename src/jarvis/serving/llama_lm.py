@@ -2,8 +2,10 @@
 
 Switching adapter is a pointer change on the context (``llama_set_adapters_lora``), so a
 request for another task costs nothing extra, and a version promoted a second ago is loaded
-from its ``adapter.gguf`` on first use. The grammar, sampling and jump-forward stay in
-:mod:`.decode`; this class only reads tokens and returns logits.
+from its ``adapter.gguf`` on first use. The KV cache of the previous request is reused up to
+where the new prompt departs from it (prefix caching: the system prompt and the call's head,
+under the same adapter). The grammar, sampling and jump-forward stay in :mod:`.decode`; this
+class only reads tokens and returns logits.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class LlamaCppLM:
         self.n_vocab = self.llm.n_vocab()
         self._adapters: dict[str, Any] = {}
         self._current: str | None = None
+        self._fresh = False  # the next scores() call starts a new sequence
+        self._cached_under: str | None = None  # the adapter the KV cache was computed with
 
     def load_adapter(self, name: str, path: Path) -> None:
         if name in self._adapters:
@@ -71,10 +75,24 @@ class LlamaCppLM:
         self._current = name
 
     def begin(self) -> None:
-        self.llm.reset()  # type: ignore[no-untyped-call]
+        self._fresh = True
 
     def scores(self, tokens: Sequence[int], rows: Sequence[int] | None) -> np.ndarray:
-        self.llm.eval(list(tokens))
+        tokens = list(tokens)
+        if self._fresh:
+            # prefix caching: keep the KV cache of the previous sequence up to where this
+            # prompt departs from it (same adapter only: LoRA changes keys and values)
+            self._fresh = False
+            keep = 0
+            if self._cached_under == self._current:
+                cached = self.llm.input_ids[: self.llm.n_tokens]
+                limit = min(len(cached), len(tokens) - 1)  # evaluate at least one token
+                while keep < limit and cached[keep] == tokens[keep]:
+                    keep += 1
+            self.llm.n_tokens = keep  # eval() drops the cache beyond n_tokens
+            self._cached_under = self._current
+            tokens = tokens[keep:]
+        self.llm.eval(tokens)
         pointer = self._lib.llama_get_logits_ith(self.llm._ctx.ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
         picked = logits[np.asarray(rows)] if rows is not None else logits.copy()

@@ -1,0 +1,5 @@
+"""``python -m jarvis.cli``: the same as the ``jarvis`` command."""
+
+from jarvis.cli import main
+
+main()
