@@ -63,6 +63,7 @@ class Task(Generic[T]):
         oracle: Oracle | None = None,
         threshold: int | None = None,
         heldout_share: float | None = None,
+        train: Mapping[str, Any] | None = None,
     ) -> None:
         self.fn = fn
         self.name = check_task_name(name or fn.__name__)
@@ -79,6 +80,9 @@ class Task(Generic[T]):
             raise TaskError(f"task {self.name!r}: heldout_share must be in [0, 1)")
         self.threshold = threshold
         self.heldout_share = heldout_share
+        # the task author's training defaults (settings keys, e.g. "train_epochs"); a user's
+        # JARVIS_TASK_SETTINGS still overrides them
+        self.train: dict[str, Any] = dict(train or {})
 
         hints = typing.get_type_hints(fn)
         if "return" not in hints:
@@ -220,6 +224,7 @@ def task(
     oracle: Oracle | None = None,
     threshold: int | None = None,
     heldout_share: float | None = None,
+    train: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., T]], Task[T]]: ...
 
 
@@ -233,6 +238,7 @@ def task(
     oracle: Oracle | None = None,
     threshold: int | None = None,
     heldout_share: float | None = None,
+    train: Mapping[str, Any] | None = None,
 ) -> Task[T] | Callable[[Callable[..., T]], Task[T]]:
     """Turn a typed function into a :class:`Task` (usable bare or with options)."""
 
@@ -245,6 +251,7 @@ def task(
             oracle=oracle,
             threshold=threshold,
             heldout_share=heldout_share,
+            train=train,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -34,16 +34,24 @@ from jarvis.training.generate import answer_cap, engine_answerer
 from jarvis.training.trainer import Progress, TrainConfig, load_for_training, train
 
 
-def train_config(settings: Settings, task: str, overrides: dict[str, Any]) -> TrainConfig:
-    """The run's hyper-parameters: settings, then per-task settings, then the run's own."""
+def train_config(
+    settings: Settings, task: str, overrides: dict[str, Any], declared: dict[str, Any] | None = None
+) -> TrainConfig:
+    """The run's hyper-parameters: settings, the task's declared defaults, per-task settings,
+    then the run's own."""
+    declared = declared or {}
+
+    def pick(key: str) -> Any:
+        return settings.for_task(task, key, declared.get(key))
+
     values: dict[str, Any] = {
-        "epochs": settings.for_task(task, "train_epochs"),
-        "max_steps": settings.for_task(task, "train_max_steps"),
-        "learning_rate": settings.for_task(task, "train_learning_rate"),
-        "rank": settings.for_task(task, "lora_rank"),
-        "alpha": settings.for_task(task, "lora_alpha"),
-        "tokens_per_batch": settings.for_task(task, "train_tokens_per_batch"),
-        "max_length": settings.for_task(task, "train_max_length"),
+        "epochs": pick("train_epochs"),
+        "max_steps": pick("train_max_steps"),
+        "learning_rate": pick("train_learning_rate"),
+        "rank": pick("lora_rank"),
+        "alpha": pick("lora_alpha"),
+        "tokens_per_batch": pick("train_tokens_per_batch"),
+        "max_length": pick("train_max_length"),
         "threads": settings.train_threads,
     }
     values.update(overrides)
@@ -97,7 +105,7 @@ def run(run_id: int, settings: Settings) -> int:
     registry = Registry(store, settings.models_dir)
     staging: Path | None = None
     try:
-        cfg = train_config(settings, task.name, record["params"].get("train", {}))
+        cfg = train_config(settings, task.name, record["params"].get("train", {}), task.train)
 
         def say(phase: str, **fields: Any) -> None:
             store.runs.progress(run_id, phase=phase, **fields)
