@@ -16,6 +16,11 @@ from jarvis.rpg.rules import MAX_SIZE, MIN_SIZE
 
 __all__ = ["level_schema", "map_schema"]
 
+ROOM = MAX_SIZE * MAX_SIZE // 4
+"""At most this many walls or enemies fit the largest grid (check_level's rule)."""
+MAX_TIME = 1_000_000
+"""A generous cap on a level's time: without one a runaway ``1000000…`` never ends."""
+
 
 def _int(low: int, high: int | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "integer", "minimum": low}
@@ -43,11 +48,11 @@ def level_schema(last_levels: list[Level], difficulty: int) -> dict[str, Any]:
     return _object(
         name={"const": name},
         difficulty={"const": difficulty},
-        time=_int(1),
+        time=_int(1, MAX_TIME),
         width=_int(MIN_SIZE, MAX_SIZE),
         height=_int(MIN_SIZE, MAX_SIZE),
-        num_wall=_int(0),
-        num_enemies=_int(1),
+        num_wall=_int(0, ROOM),
+        num_enemies=_int(1, ROOM),
     )
 
 

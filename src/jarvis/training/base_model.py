@@ -169,8 +169,9 @@ SERVING_GGUF = "model.gguf"
 def serving_gguf(spec: str, home: Path) -> Path | None:
     """The base model as a GGUF file for llama.cpp, or ``None`` if it has no GGUF form.
 
-    Embedded bases keep a copy of their GGUF next to the dense weights (copied on first
-    use); a configured ``.gguf`` file is used where it is. A Hugging Face directory has no
+    Embedded bases keep a Q8_0 copy of their GGUF next to the dense weights (made on first
+    use: it prefills twice as fast as the shipped 4-bit file); a configured ``.gguf`` file is
+    used where it is. A Hugging Face directory has no
     GGUF here (its students are served by the torch engine).
     """
     path = Path(spec).expanduser()
@@ -184,10 +185,34 @@ def serving_gguf(spec: str, home: Path) -> Path | None:
         return target
     with tempfile.TemporaryDirectory(dir=base.path) as scratch:
         source = _embedded_gguf(EMBEDDED[spec], Path(scratch))
-        tmp = Path(scratch) / "copy.gguf"
-        shutil.copyfile(source, tmp)
+        tmp = Path(scratch) / "serving.gguf"
+        if not _requantize_q8_0(source, tmp):
+            shutil.copyfile(source, tmp)
         os.replace(tmp, target)
     return target
+
+
+def _requantize_q8_0(source: Path, target: Path) -> bool:
+    """Write ``source`` as Q8_0 with llama.cpp, if installed; False if it could not.
+
+    Measured on this 2-core CPU (SmolLM2, 175-token prompt): the shipped Q4_1 prefills in
+    542 ms and decodes 9.0 ms/token; Q8_0 in 259 ms and 8.4 ms/token (F16: 292 ms, 11.4).
+    Q8_0 represents the 4-bit weights the student was trained on almost exactly.
+    """
+    import ctypes
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+    params.allow_requantize = True
+    rc = llama_cpp.llama_model_quantize(
+        str(source).encode(), str(target).encode(), ctypes.byref(params)
+    )
+    return rc == 0 and target.is_file()
 
 
 def _mkdir(path: Path) -> Path:
