@@ -159,7 +159,7 @@ def positional_schema(schema: Any, defs: dict[str, Any] | None = None) -> Any:
         merged = {**defs.get(name, {}), **{k: v for k, v in schema.items() if k != "$ref"}}
         return positional_schema(merged, defs)
     if "const" in schema:
-        return {"const": _positional_const(schema["const"])}
+        return {"const": positional_value(schema["const"])}
     out = {k: v for k, v in schema.items() if k not in ("$defs", "title", "description")}
     if schema.get("type") == "object" and "properties" in schema:
         values = [positional_schema(s, defs) for s in schema["properties"].values()]
@@ -179,9 +179,10 @@ def positional_schema(schema: Any, defs: dict[str, Any] | None = None) -> Any:
     return out
 
 
-def _positional_const(value: Any) -> Any:
+def positional_value(value: Any) -> Any:
+    """A constant in the positional layout: objects become the list of their values."""
     if isinstance(value, dict):
-        return [_positional_const(v) for v in value.values()]
+        return [positional_value(v) for v in value.values()]
     if isinstance(value, list):
-        return [_positional_const(v) for v in value]
+        return [positional_value(v) for v in value]
     return value

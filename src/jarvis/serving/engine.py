@@ -245,19 +245,7 @@ class Engine:
                 done = self._decode(prompt, sampling, max_new_tokens, guide, on_text, steer)
             except (OSError, RuntimeError, ValueError) as exc:
                 raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
-        raw = self._tokenizer.decode(done.tokens, skip_special_tokens=True).strip()
-        return EngineOutput(
-            text=from_student(task, raw),
-            raw=raw,
-            tokens_in=done.prompt_tokens,
-            tokens_out=len(done.tokens),
-            sampled=done.sampled,
-            steered=done.steered,
-            constrained=guide is not None,
-            finished=done.finished,
-            first_token_s=done.first_token_s,
-            total_s=done.total_s,
-        )
+        return self._output(done, guide is not None, lambda raw: from_student(task, raw))
 
     def chat(
         self,
@@ -286,15 +274,20 @@ class Engine:
                 done = self._decode(prompt, sampling, max_new_tokens, guide, on_text)
             except (OSError, RuntimeError, ValueError) as exc:
                 raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
+        return self._output(done, guide is not None, lambda raw: raw)
+
+    def _output(
+        self, done: Decoded, constrained: bool, as_answer: Callable[[str], str]
+    ) -> EngineOutput:
         raw = self._tokenizer.decode(done.tokens, skip_special_tokens=True).strip()
         return EngineOutput(
-            text=raw,
+            text=as_answer(raw),
             raw=raw,
             tokens_in=done.prompt_tokens,
             tokens_out=len(done.tokens),
             sampled=done.sampled,
             steered=done.steered,
-            constrained=guide is not None,
+            constrained=constrained,
             finished=done.finished,
             first_token_s=done.first_token_s,
             total_s=done.total_s,

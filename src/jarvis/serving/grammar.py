@@ -23,6 +23,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from jarvis.codec import positional_value
+
 __all__ = ["Grammar", "Node", "State", "UnsupportedSchema", "compile_schema", "feed"]
 
 Frame = tuple["Node", Any]
@@ -454,14 +456,5 @@ class _Compiler:
 
     def _dump(self, value: Any) -> str:
         if self.positional:
-            value = _positional_value(value)
+            value = positional_value(value)
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _positional_value(value: Any) -> Any:
-    """A constant object as the student writes it: its values, in order, recursively."""
-    if isinstance(value, Mapping):
-        return [_positional_value(v) for v in value.values()]
-    if isinstance(value, list):
-        return [_positional_value(v) for v in value]
-    return value

@@ -14,6 +14,7 @@ is done once and the result (safetensors + tokenizer + a chat template) is cache
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -21,9 +22,10 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,10 +211,29 @@ def _requantize_q8_0(source: Path, target: Path) -> bool:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
     params.allow_requantize = True
-    rc = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(target).encode(), ctypes.byref(params)
-    )
+    with _silenced_c_output():  # llama.cpp logs every tensor it converts
+        rc = llama_cpp.llama_model_quantize(
+            str(source).encode(), str(target).encode(), ctypes.byref(params)
+        )
     return rc == 0 and target.is_file()
+
+
+@contextlib.contextmanager
+def _silenced_c_output() -> Iterator[None]:
+    """Send file descriptors 1 and 2 to /dev/null (C code ignores ``sys.stdout``)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
 
 
 def _mkdir(path: Path) -> Path:
