@@ -130,3 +130,36 @@ def test_the_engine_swaps_adapters_per_request_and_constrains_the_answer(
         create_next_level, inputs, adapter=randomised, sampling=GREEDY, max_new_tokens=60
     )
     assert again.raw == out.raw  # the second call reuses the cached prompt prefix
+
+
+def test_prefix_caching_gives_the_logits_of_a_fresh_sequence(real_home: Path) -> None:
+    from transformers import AutoTokenizer
+
+    base = resolve_base("smollm2-135m", real_home)
+    gguf = serving_gguf("smollm2-135m", real_home)
+    assert gguf is not None
+    tokenizer = AutoTokenizer.from_pretrained(base.path)
+    first = prompt_ids(tokenizer, create_next_level, {"last_levels": [], "difficulty": 3})
+    second = prompt_ids(tokenizer, create_next_level, {"last_levels": [], "difficulty": 7})
+    shared = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
+    assert shared > 10  # the system prompt and the call's head are shared
+
+    lm = LlamaCppLM(gguf, threads=2)
+    evaluated: list[int] = []
+    original_eval = lm.llm.eval
+
+    def counting_eval(tokens: list[int]) -> None:
+        evaluated.append(len(tokens))
+        original_eval(tokens)
+
+    lm.llm.eval = counting_eval  # type: ignore[method-assign]
+    lm.begin()
+    lm.scores(first, None)
+    lm.begin()
+    cached = lm.scores(second, None).copy()
+    assert evaluated == [len(first), len(second) - shared]  # the shared head was not re-read
+    lm.llm.reset()  # type: ignore[no-untyped-call]  # forget everything
+    lm.begin()
+    fresh = lm.scores(second, None)
+    assert int(np.argmax(cached)) == int(np.argmax(fresh))
+    assert float(np.max(np.abs(cached - fresh))) < 0.05
