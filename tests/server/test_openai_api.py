@@ -122,6 +122,27 @@ def test_json_schema_response_format_constrains_free_chat(
     assert 0 <= json.loads(reply.choices[0].message.content or "")["answer"] <= 9
 
 
+def test_a_schema_the_grammar_cannot_enforce_is_a_400(
+    live: LiveServer, make_version: Callable[[Jarvis, str, int], str]
+) -> None:
+    version = make_version(live.rt, "create_next_level", 6)
+    dict_schema = {"type": "object", "additionalProperties": {"type": "integer"}}
+    response = httpx.post(
+        f"{live.url}/v1/chat/completions",
+        json={
+            "model": f"create_next_level@{version}",
+            "messages": [{"role": "user", "content": "Count things."}],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "counts", "schema": dict_schema},
+            },
+        },
+        timeout=60,
+    )
+    assert response.status_code == 400
+    assert "dicts" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [

@@ -235,17 +235,15 @@ class Engine:
         on_text: Callable[[str], None] | None = None,
     ) -> EngineOutput:
         """One typed call's answer from ``adapter`` (its prompt rendered as in training)."""
-        with self._lock:
-            try:
-                self._ensure()
-                self._use(adapter)
-                guide = self.guide(task, inputs) if constrained else None
-                steer = task.steer(inputs) if guide is not None and self.steering else None
-                prompt = self.prompt(task, inputs)
-                done = self._decode(prompt, sampling, max_new_tokens, guide, on_text, steer)
-            except (OSError, RuntimeError, ValueError) as exc:
-                raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
-        return self._output(done, guide is not None, lambda raw: from_student(task, raw))
+
+        def prepare() -> tuple[list[int], Guide | None, Steer | None]:
+            guide = self.guide(task, inputs) if constrained else None
+            steer = task.steer(inputs) if guide is not None and self.steering else None
+            return self.prompt(task, inputs), guide, steer
+
+        return self._run(
+            adapter, prepare, sampling, max_new_tokens, on_text, lambda raw: from_student(task, raw)
+        )
 
     def chat(
         self,
@@ -257,24 +255,42 @@ class Engine:
         schema: Mapping[str, Any] | None = None,
         on_text: Callable[[str], None] | None = None,
     ) -> EngineOutput:
-        """Free chat with an adapter (OpenAI clients); ``schema`` constrains a JSON answer."""
+        """Free chat with an adapter (OpenAI clients); ``schema`` constrains a JSON answer.
+
+        Raises :class:`UnsupportedSchema` for a schema the grammar cannot enforce.
+        """
+
+        def prepare() -> tuple[list[int], Guide | None, Steer | None]:
+            assert self._vocab is not None
+            guide = Guide(compile_schema(schema), self._vocab) if schema is not None else None
+            prompt = self._tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+            return list(prompt), guide, None
+
+        return self._run(adapter, prepare, sampling, max_new_tokens, on_text, lambda raw: raw)
+
+    def _run(
+        self,
+        adapter: Adapter | None,
+        prepare: Callable[[], tuple[list[int], Guide | None, Steer | None]],
+        sampling: Sampling,
+        max_new_tokens: int,
+        on_text: Callable[[str], None] | None,
+        as_answer: Callable[[str], str],
+    ) -> EngineOutput:
+        """Load, pick the adapter, decode: one generation at a time."""
         with self._lock:
             try:
                 self._ensure()
                 self._use(adapter)
-                guide = None
-                if schema is not None:
-                    assert self._vocab is not None
-                    guide = Guide(compile_schema(schema), self._vocab)
-                prompt = list(
-                    self._tokenizer.apply_chat_template(
-                        messages, add_generation_prompt=True, tokenize=True, return_dict=False
-                    )
-                )
-                done = self._decode(prompt, sampling, max_new_tokens, guide, on_text)
+                prompt, guide, steer = prepare()
+                done = self._decode(prompt, sampling, max_new_tokens, guide, on_text, steer)
+            except UnsupportedSchema:
+                raise  # the caller's request is at fault, not the engine
             except (OSError, RuntimeError, ValueError) as exc:
                 raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
-        return self._output(done, guide is not None, lambda raw: raw)
+        return self._output(done, guide is not None, as_answer)
 
     def _output(
         self, done: Decoded, constrained: bool, as_answer: Callable[[str], str]
