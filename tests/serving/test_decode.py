@@ -144,3 +144,21 @@ def test_with_the_maps_steering_even_an_untrained_model_writes_playable_maps(
     game_map = Map.model_validate_json(from_student(create_next_map, tokenizer.decode(out.tokens)))
     assert check_map(game_map, inputs["level"]) is None
     assert out.steered > 0  # a random model's picks were refused, and replaced
+
+
+def test_the_torch_backend_reuses_its_kv_cache_exactly(tiny: tuple[Any, Any, Vocabulary]) -> None:
+    import numpy as np
+    import torch
+
+    model, _, _ = tiny
+    lm = TorchLM(model)
+    lm.begin()
+    lm.scores([1, 2, 3, 4, 5], None)
+    step = lm.scores([6], None)  # reads one new token on top of the cache
+    with torch.inference_mode():
+        full = model(input_ids=torch.tensor([[1, 2, 3, 4, 5, 6]])).logits[0, -1].float().numpy()
+    assert np.allclose(step, full, atol=1e-2)
+    rows = [7, 8, 9]
+    lm.begin()
+    lm.scores([1, 2, 3, 4, 5], None)
+    assert np.allclose(lm.scores([6], rows), full[rows], atol=1e-2)  # only those LM-head rows

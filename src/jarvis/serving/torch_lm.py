@@ -41,9 +41,9 @@ class TorchLM:
         torch = self._torch
         ids = torch.tensor([list(tokens)], dtype=torch.long)
         with torch.inference_mode():
-            hidden = self._body(
-                input_ids=ids, past_key_values=self._cache, use_cache=True
-            ).last_hidden_state[0, -1]
+            hidden = self._body(input_ids=ids, cache=self._cache, use_cache=True).last_hidden_state[
+                0, -1
+            ]
             if rows is None:
                 logits = hidden @ self._head.T
             else:
