@@ -143,12 +143,10 @@ def _engine_mode(
     mode: str,
 ) -> ModeFigures:
     figures = ModeFigures(mode)
-    plain_schema = "output schema only" in mode
+    bounds = "output schema only" not in mode  # else the type's schema, not the call's
     constrained = "no grammar" not in mode
-    original, steering = task.schema_fn, engine.steering
+    steering = engine.steering
     engine.steering = "steering" in mode
-    if plain_schema:
-        task.schema_fn = None  # the type's schema, without what the call knows
     try:
         for inputs in prompts:
             out = engine.generate(
@@ -158,6 +156,7 @@ def _engine_mode(
                 sampling=GREEDY,
                 max_new_tokens=cap,
                 constrained=constrained,
+                bounds=bounds,
             )
             figures.seconds.append(out.total_s)
             if out.first_token_s is not None:
@@ -166,7 +165,7 @@ def _engine_mode(
             figures.sampled += out.sampled
             _judge(task, inputs, out.text, figures)
     finally:
-        task.schema_fn, engine.steering = original, steering
+        engine.steering = steering
     return figures
 
 

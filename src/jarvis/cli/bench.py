@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jarvis.cli.app import handle_errors, out, print_json
+from jarvis.cli.app import err, handle_errors, out, print_json
 from jarvis.errors import JarvisError
 
 bench_app = typer.Typer(
@@ -161,7 +161,7 @@ def serving_cmd(
         latency_prompts=latency_prompts,
         quality_prompts=quality_prompts,
         http_calls=http_calls,
-        say=lambda msg: out.print(f"[dim]{msg}[/dim]"),
+        say=lambda msg: err.print(f"[dim]{msg}[/dim]"),  # stdout stays clean for --json
     )
     data = figures.as_dict()
     if as_json:

@@ -193,9 +193,14 @@ class Engine:
 
     # -- grammar -------------------------------------------------------------------------
 
-    def guide(self, task: Task[Any], inputs: Mapping[str, Any]) -> Guide | None:
-        """The token guide for one call, or ``None`` when the task has no enforceable schema."""
-        schema = task.call_schema(inputs)
+    def guide(
+        self, task: Task[Any], inputs: Mapping[str, Any], *, bounds: bool = True
+    ) -> Guide | None:
+        """The token guide for one call, or ``None`` when the task has no enforceable schema.
+
+        ``bounds=False`` uses the type's schema without what the call knows (for comparison).
+        """
+        schema = task.call_schema(inputs) if bounds else task.output_schema
         if schema is None:
             return None
         import json
@@ -232,12 +237,13 @@ class Engine:
         sampling: Sampling,
         max_new_tokens: int,
         constrained: bool = True,
+        bounds: bool = True,
         on_text: Callable[[str], None] | None = None,
     ) -> EngineOutput:
         """One typed call's answer from ``adapter`` (its prompt rendered as in training)."""
 
         def prepare() -> tuple[list[int], Guide | None, Steer | None]:
-            guide = self.guide(task, inputs) if constrained else None
+            guide = self.guide(task, inputs, bounds=bounds) if constrained else None
             steer = task.steer(inputs) if guide is not None and self.steering else None
             return self.prompt(task, inputs), guide, steer
 

@@ -344,22 +344,17 @@ def accepts(state: State) -> bool:
 
 
 class Grammar:
-    """A compiled answer grammar: its start state and the characters it can ever use."""
+    """A compiled answer grammar: its root node and start state."""
 
-    def __init__(self, root: Node, key: str) -> None:
+    def __init__(self, root: Node) -> None:
         self.root = root
-        self.key = key  # canonical text of the schema and layout: equal keys, equal grammars
         self.initial: State = ((root, root.start()),)
-
-    def __repr__(self) -> str:
-        return f"Grammar({self.key[:60]}…)"
 
 
 def compile_schema(schema: Mapping[str, Any], *, positional: bool = False) -> Grammar:
     """Compile a JSON Schema; raises :class:`UnsupportedSchema` for what it cannot enforce."""
     defs = dict(schema.get("$defs", {}))
-    key = json.dumps([schema, positional], sort_keys=True, separators=(",", ":"))
-    return Grammar(_Compiler(defs, positional).node(schema), key)
+    return Grammar(_Compiler(defs, positional).node(schema))
 
 
 class _Compiler:
