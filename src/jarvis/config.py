@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     teacher_attempts: int = Field(
         default=2, ge=1, description="Attempts per call; later ones are told why the last failed."
     )
+    teacher_price_in: float = Field(
+        default=0.15, ge=0, description="Teacher price, USD per million prompt tokens."
+    )
+    teacher_price_out: float = Field(
+        default=0.60, ge=0, description="Teacher price, USD per million answer tokens."
+    )
     teacher_seed: int | None = Field(
         default=None, description="Seed for the procedural oracle (None: varied per call)."
     )

@@ -100,7 +100,7 @@ class Admission:
 
 def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
     """The API for ``rt``; ``host`` is where it will listen (it decides admin access)."""
-    from jarvis import __version__
+    from jarvis import __version__, web
     from jarvis.server import openai_routes, task_routes
 
     settings = rt.settings
@@ -154,4 +154,5 @@ def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
 
     app.include_router(openai_routes.router)
     app.include_router(task_routes.router)
+    web.mount(app)
     return app

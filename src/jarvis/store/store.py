@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from jarvis.errors import StoreError
 from jarvis.split import canonical_json, content_hash
 from jarvis.store import schema
+from jarvis.store.insights import Insights
 from jarvis.store.migrations import migrate
 from jarvis.store.runs import Runs
 from jarvis.store.versions import Versions
@@ -154,6 +155,7 @@ class Store:
         self._lock = threading.Lock()
         self.versions = Versions(self.engine)
         self.runs = Runs(self.engine)
+        self.insights = Insights(self.engine)
         if create:
             self.migrate()
 

@@ -118,9 +118,13 @@ def run(run_id: int, settings: Settings) -> int:
         examples, too_long = tokenize_rows(tokenizer, task, rows, cfg.max_length)
         say("training", examples=len(examples), skipped_too_long=too_long)
 
+        losses: list[float] = []  # the whole curve, so the dashboard can draw it live
+
         def on_progress(p: Progress) -> None:
+            losses.append(round(p.loss, 4))
             store.runs.progress(
                 run_id,
+                losses=losses,
                 phase="training",
                 step=p.step,
                 total_steps=p.total_steps,

@@ -1,0 +1,20 @@
+"""The web dashboard and the browser game, served by the API server at ``/``."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+__all__ = ["mount"]
+
+
+def mount(app: FastAPI) -> None:
+    """Add the pages, their JSON API and the packaged static assets to ``app``."""
+    from jarvis.web import api, pages
+
+    static = resources.files("jarvis.web").joinpath("static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
