@@ -385,24 +385,7 @@ def test_calls_prints_a_table() -> None:
 # --- demo and bench ---------------------------------------------------------------------------
 
 
-def test_demo_json_plays_the_levels_through_both_tasks() -> None:
-    summary = jarvis_json("demo", "--levels", "3", "--json")
-    assert summary["levels"] == 3
-    rows = {r["name"]: r for r in summary["tasks"]}
-    for name in ("create_next_level", "create_next_map"):
-        assert rows[name]["calls"] == 3
-        assert rows[name]["teacher_calls"] == 3
-        assert rows[name]["examples_train"] + rows[name]["examples_heldout"] == 3
-    assert summary["latency_p50_ms"]["student"] is None
-    assert summary["latency_p50_ms"]["teacher"] >= 0
-
-
-def test_demo_prints_levels_maps_and_a_summary() -> None:
-    result = jarvis("demo", "--levels", "2", "--show-maps", "1")
-    assert result.exit_code == 0, result.output
-    assert "level   1:" in result.stdout
-    assert "level   2:" in result.stdout
-    assert "Summary" in result.stdout
+# The demo itself (it trains) is tested end to end in tests/rpg/test_demo.py.
 
 
 def test_bench_router_json_reports_the_overhead_of_both_paths() -> None:

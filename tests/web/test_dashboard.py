@@ -6,11 +6,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from live_server import LiveServer
 from playwright.sync_api import expect
 
 from jarvis import Jarvis
 from jarvis.rpg.play import LevelManager
+from live_server import LiveServer
 
 
 def play(rt: Jarvis, levels: int) -> None:

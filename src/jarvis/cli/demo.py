@@ -1,21 +1,87 @@
-"""``jarvis demo``: the main job. A scripted player runs through the game's levels.
+"""``jarvis demo``: the main job. The whole loop, live, on embedded defaults.
 
-Every level and map is a call through the router, answered by the teacher (the procedural
-oracle unless an LLM endpoint is configured), validated, logged, and kept as training data.
+It starts the server with the dashboard, plays the RPG's levels on the teacher until a task
+reaches its threshold, trains it (progress bar), gates and promotes it, keeps playing on the
+student, prints what was saved, and keeps serving until Ctrl-C (unless ``--exit``).
 """
 
 from __future__ import annotations
 
-import statistics
+import sys
+import threading
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from jarvis.cli.app import handle_errors, out, print_json, runtime
-from jarvis.cli.status import status_table, task_status
+from jarvis.cli.app import handle_errors, print_json, runtime
+from jarvis.config import Settings
+from jarvis.errors import ConfigError
+from jarvis.rpg.demo import Demo, PhaseStats
 from jarvis.rpg.grid import render_ascii
-from jarvis.rpg.play import LevelManager
+from jarvis.rpg.play import PlayedLevel
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else (f"{x / 1000:.2f} s" if x >= 1000 else f"{x:.1f} ms")
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="JARVIS demo: summary (all calls in the store)")
+    for col in ("task", "calls", "student", "fallbacks", "valid", "p50 student / teacher"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for col in ("teacher calls saved", "$ saved", "active"):
+        table.add_column(col, justify="left" if col == "active" else "right")
+    for r in summary["tasks"]:
+        p50 = r["latency_p50_ms"]
+        table.add_row(
+            escape(r["name"]),
+            str(r["calls"]),
+            _pct(r["student_share"]),
+            f"{r['fallbacks']} ({_pct(r['fallback_rate'])})",
+            _pct(r["valid_share"]),
+            f"{_ms(p50['student'])} / {_ms(p50['teacher'])}",
+            str(r["teacher_calls_saved"]),
+            f"{r['cost_saved_usd']:.4f}",
+            escape(r["active_version"] or "-"),
+        )
+    return table
+
+
+def phase_table(phase: dict[str, Any]) -> Table:
+    table = Table(title=f"after promotion: {phase['levels']} levels in {phase['seconds']} s")
+    for col in ("task", "calls", "student share", "fallbacks", "valid", "p50 student"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for name, t in phase["tasks"].items():
+        table.add_row(
+            escape(name),
+            str(t["calls"]),
+            _pct(t["student_share"]),
+            str(t["fallbacks"]),
+            _pct(t["valid_share"]),
+            _ms(t["latency_p50_ms"]["student"]),
+        )
+    return table
+
+
+def _describe(run: dict[str, Any]) -> tuple[str, int, int, str]:
+    p = run.get("progress") or {}
+    phase = str(p.get("phase") or run.get("status") or "queued")
+    total = int(p.get("total_steps") or 0)
+    step = int(p.get("step") or 0)
+    facts = ""
+    if phase == "training" and total:
+        facts = f"loss {p.get('loss', 0):.3f} · ETA {p.get('eta_s', 0):.0f} s"
+    elif phase == "done":
+        facts = f"{p.get('version')}: {p.get('reason')}"
+    return phase, step, total, facts
 
 
 def register(app: typer.Typer) -> None:
@@ -23,47 +89,160 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def demo_cmd(
         ctx: typer.Context,
-        levels: Annotated[int, typer.Option("--levels", "-n", min=1, max=10_000)] = 12,
-        show_maps: Annotated[int, typer.Option("--show-maps", help="Maps to draw.")] = 2,
+        levels: Annotated[
+            int, typer.Option("--levels", "-n", min=1, help="Levels to play once trained.")
+        ] = 24,
+        threshold: Annotated[
+            int | None,
+            typer.Option(min=2, help="Training examples before training (default: settings)."),
+        ] = None,
+        train: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--train",
+                help="Task to train (repeatable). Default: create_next_level. Adding "
+                "create_next_map adds about 10 minutes on 2 cores.",
+            ),
+        ] = None,
+        base_model: Annotated[
+            str | None, typer.Option("--base-model", help="Student base (default: settings).")
+        ] = None,
+        host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+        port: Annotated[
+            int | None, typer.Option(help="Port (default 8765; busy: any free one).")
+        ] = None,
+        show_maps: Annotated[int, typer.Option("--show-maps", help="Maps to draw.")] = 1,
+        exit_after: Annotated[
+            bool, typer.Option("--exit", help="Exit after the summary instead of serving.")
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     ) -> None:
-        """Play LEVELS levels of the RPG through JARVIS and summarize what happened."""
+        """Run the whole loop: teacher → dataset → training → gate → student, live."""
+        tasks = list(train or ["create_next_level"])
+        obj = ctx.find_root().obj
+        overrides: dict[str, Any] = obj.setdefault("overrides", {})
+        if base_model:
+            overrides["base_model"] = base_model
+        if threshold is not None:
+            current = Settings(**overrides).task_settings
+            overrides["task_settings"] = {
+                **current,
+                **{t: {**current.get(t, {}), "threshold": threshold} for t in tasks},
+            }
         rt = runtime(ctx)
-        if not as_json:
-            teacher = escape(rt.teachers.describe())
-            out.print(f"[bold]JARVIS demo[/]: {levels} levels, teacher: {teacher}")
-            out.print(f"store: {rt.settings.resolved_database_url}", markup=False)
-        manager = LevelManager(rt)
-        latencies: dict[str, list[float]] = {"teacher": [], "student": []}
-        for _ in range(levels):
-            played = manager.next_level()
-            for call in (played.level_call, played.map_call):
-                latencies[call.source].append(call.latency_ms)
-            if not as_json:
-                lv = played.level
-                source = played.map_call.source + (
-                    f" {played.map_call.version}" if played.map_call.version else ""
+        con = Console(stderr=as_json, highlight=False)
+        say = con.print
+
+        from jarvis.server import create_app
+
+        host = host or rt.settings.host
+        rt.sync_tasks()
+        server = _start_server(create_app(rt, host=host), host, port, rt.settings.port, say)
+        say(f"[bold]JARVIS demo[/] · dashboard: {server.url}/ · game: {server.url}/game")
+        say(f"teacher: {escape(rt.teachers.describe())} · student base: {rt.settings.base_model}")
+        say(f"store: {rt.settings.resolved_database_url}", markup=False)
+
+        shown = 0
+
+        def on_level(phase: PhaseStats, played: PlayedLevel) -> None:
+            nonlocal shown
+            lv = played.level
+            who = " + ".join(
+                c.source + (f" {c.version}" if c.version else "") + (" (fallback)" * c.fallback)
+                for c in (played.level_call, played.map_call)
+            )
+            if phase.name == "student" or phase.levels % 25 == 0 or phase.levels <= 2:
+                say(
+                    f"[dim]{phase.name:>8} {phase.levels:>4}[/] level {lv.name}: difficulty "
+                    f"{lv.difficulty}, {lv.width}x{lv.height}, {lv.num_wall} walls, "
+                    f"{lv.num_enemies} enemies, {lv.time}s  [dim]({escape(who)})[/]"
                 )
-                out.print(
-                    f"level {played.number:>3}: difficulty {lv.difficulty}, "
-                    f"{lv.width}x{lv.height}, "
-                    f"{lv.num_wall} walls, {lv.num_enemies} enemies, {lv.time}s  [dim]({source})[/]"
-                )
-                if played.number <= show_maps:
-                    out.print(render_ascii(played.game_map), markup=False)
-        summary: dict[str, Any] = {
-            "levels": levels,
-            "tasks": task_status(rt),
-            "latency_p50_ms": {
-                k: round(statistics.median(v), 3) if v else None for k, v in latencies.items()
-            },
-        }
+            student_level = played.level_call.source == "student"
+            if phase.name == "student" and student_level and shown < show_maps:
+                shown += 1
+                say(render_ascii(played.game_map), markup=False)
+
+        demo = Demo(rt, train=tasks, on_level=on_level)
+        try:
+            say(f"\n[bold]1. the teacher answers[/] until {', '.join(tasks)} reach the threshold")
+            warm = demo.warm_up()
+            say(f"   {warm.levels} levels in {warm.seconds:.1f} s")
+            say("\n[bold]2. training[/] (LoRA on CPU, in its own process), gate, promotion")
+            with Progress(
+                TextColumn("   {task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} steps"),
+                TextColumn("{task.fields[facts]}"),
+                TimeElapsedColumn(),
+                console=con,
+            ) as progress:
+                bars: dict[int, Any] = {}
+
+                def on_progress(run: dict[str, Any]) -> None:
+                    if not run:
+                        return
+                    phase, step, total, facts = _describe(run)
+                    if run["id"] not in bars:
+                        bars[run["id"]] = progress.add_task(run["task"], total=None, facts="")
+                    progress.update(
+                        bars[run["id"]],
+                        description=f"{run['task']}: {phase}",
+                        completed=step,
+                        total=total or None,
+                        facts=facts,
+                    )
+
+                outcomes = demo.train_queued(on_progress)
+            for o in outcomes:
+                if o.status != "succeeded":
+                    say(f"[red]   run {o.run_id} of {o.task} failed:[/] {escape(o.error or '')}")
+                elif rt.store.versions.active(o.task) == o.version:
+                    say(f"   [green]{o.task} {o.version} promoted[/]: the student answers now")
+                else:
+                    say(f"   [yellow]{o.task} {o.version} not promoted[/] (see its gate)")
+            say(f"\n[bold]3. playing on[/]: {levels} levels")
+            demo.play_on(levels)
+        except KeyboardInterrupt:
+            say("[yellow]interrupted[/]")
+        summary = demo.summary()
+        summary["dashboard"] = f"{server.url}/"
         if as_json:
             print_json(summary)
+        else:
+            student_phase = next((p for p in summary["phases"] if p["phase"] == "student"), None)
+            if student_phase:
+                say(phase_table(student_phase))
+            say(summary_table(summary))
+        if exit_after:
+            server.stop()
             return
-        out.print(status_table(summary["tasks"], "Summary"))
-        p50 = summary["latency_p50_ms"]
-        teacher_ms, student_ms = (
-            "-" if p50[k] is None else f"{p50[k]} ms" for k in ("teacher", "student")
-        )
-        out.print(f"p50 latency per call: teacher {teacher_ms}, student {student_ms}")
+        _serve_until_interrupted(rt, server, tasks, say)
+
+
+def _start_server(app: Any, host: str, port: int | None, default_port: int, say: Any) -> Any:
+    from jarvis.server.background import BackgroundServer
+
+    try:
+        return BackgroundServer(app, host, default_port if port is None else port).start()
+    except ConfigError:
+        if port is not None:
+            raise
+        say(f"[yellow]port {default_port} is busy: using a free port[/]")
+        return BackgroundServer(app, host, 0).start()
+
+
+def _serve_until_interrupted(rt: Any, server: Any, tasks: list[str], say: Any) -> None:
+    from jarvis.training.worker import Worker
+
+    stop = threading.Event()
+    worker = Worker(rt.settings, rt, watch=tasks)
+    threading.Thread(target=worker.run_forever, args=(stop,), daemon=True).start()
+    say(f"\nserving on {server.url}/ (dashboard, game, API) · Ctrl-C to stop")
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.stop()
+        sys.stderr.write("stopped\n")

@@ -42,7 +42,9 @@ class Insights:
             "active": hash(tuple(sorted(tuple(row) for row in actives))),
         }
 
-    def call_series(self, task: str, *, window: int = 2000, buckets: int = 40) -> list[dict[str, Any]]:
+    def call_series(
+        self, task: str, *, window: int = 2000, buckets: int = 40
+    ) -> list[dict[str, Any]]:
         """Calls of the last ``window`` in at most ``buckets`` equal time slices.
 
         Each point: ``t`` (slice end, UNIX s), ``calls``, ``student`` (answered by the student),

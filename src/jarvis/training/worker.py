@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +53,19 @@ class JobOutcome:
 
 
 class Worker:
-    def __init__(self, settings: Settings, runtime: Jarvis | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Jarvis | None = None,
+        *,
+        watch: Collection[str] | None = None,
+    ) -> None:
+        """``watch``: the tasks whose thresholds it acts on (default: all); queued runs of
+        any task (``jarvis train``, the dashboard's "train now") are run either way."""
         self.settings = settings
         self.rt = runtime or Jarvis(settings)
         self.store = self.rt.store
+        self.watch = None if watch is None else frozenset(watch)
 
     def recover(self) -> list[int]:
         """Fail runs whose process died (kill -9, OOM, reboot); return their ids."""
@@ -72,6 +81,8 @@ class Worker:
         """Queue a run for every task whose policy says it is due."""
         queued = []
         for name in self.store.task_names():
+            if self.watch is not None and name not in self.watch:
+                continue
             declared = self.rt.tasks.get(name)
             if declared is None:
                 continue  # the worker can only train tasks whose code it can load

@@ -1,0 +1,104 @@
+"""What the dashboard shows, computed from a real store (no browser needed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from jarvis import Jarvis, Settings
+from jarvis.rpg.play import LevelManager
+from jarvis.rpg.tasks import create_next_level, create_next_map
+from jarvis.web import views
+from scripted import ScriptedStudent
+
+LEVEL_1 = {
+    "name": 1,
+    "difficulty": 1,
+    "time": 300,
+    "width": 10,
+    "height": 10,
+    "num_wall": 5,
+    "num_enemies": 2,
+}
+
+
+def row(rt: Jarvis, task: str) -> dict[str, Any]:
+    return next(r for r in views.overview(rt)["tasks"] if r["name"] == task)
+
+
+def test_a_fresh_store_shows_both_game_tasks_with_nothing_done(runtime: Jarvis) -> None:
+    data = views.overview(runtime)
+    assert {r["name"] for r in data["tasks"]} == {"create_next_level", "create_next_map"}
+    level = row(runtime, "create_next_level")
+    assert level["calls"] == 0
+    assert level["student_share"] is None  # not 0%: there were no calls to share
+    assert level["threshold"] == 200
+    assert level["series"] == []
+    assert data["teacher"] == "procedural oracle (offline)"
+
+
+def test_teacher_calls_fill_the_dataset_and_the_series(runtime: Jarvis) -> None:
+    manager = LevelManager(runtime)
+    for _ in range(6):
+        manager.next_level()
+    level = row(runtime, "create_next_level")
+    assert level["calls"] == 6
+    assert level["teacher_calls"] == 6
+    assert level["student_share"] == 0
+    assert level["examples_train"] + level["examples_heldout"] == 6
+    assert level["threshold_progress"] == pytest.approx(level["examples_train"] / 200)
+    assert sum(p["calls"] for p in level["series"]) == 6
+    assert level["latency_p50_ms"]["teacher"] is not None
+    assert level["latency_p50_ms"]["student"] is None
+    assert level["teacher_calls_saved"] == 0
+
+
+def test_student_answers_count_as_saved_teacher_calls_at_the_configured_price(
+    settings: Settings, runtime_with_student: Jarvis, student: ScriptedStudent
+) -> None:
+    rt = runtime_with_student
+    rt.settings.teacher_price_in, rt.settings.teacher_price_out = 2.0, 10.0  # $ per 1M tokens
+    student.answers = [json.dumps(LEVEL_1)]
+    inputs = {"last_levels": [], "difficulty": 1}
+    for _ in range(3):
+        rt.call(create_next_level, inputs)
+    student.answers = ["not json"]  # every attempt fails: the teacher answers (a fallback)
+    rt.call(create_next_level, inputs)
+
+    level = row(rt, "create_next_level")
+    assert (level["calls"], level["student_calls"], level["fallbacks"]) == (4, 3, 1)
+    assert level["student_share"] == 0.75
+    assert level["fallback_rate"] == 0.25  # of the calls the student was asked first
+    assert level["teacher_calls_saved"] == 3
+    # the scripted student reports 10 prompt and 5 answer tokens per answer
+    assert level["cost_saved_usd"] == pytest.approx(3 * (10 * 2.0 + 5 * 10.0) / 1e6)
+    series = level["series"]
+    assert sum(p["student"] for p in series) == 3
+    assert sum(p["fallbacks"] for p in series) == 1
+
+
+def test_map_answers_come_with_their_tile_grid(runtime: Jarvis) -> None:
+    LevelManager(runtime).next_level()
+    [call] = views.recent_calls(runtime, create_next_map)
+    tiles = call["tiles"]
+    level = call["output"]["level"]
+    assert len(tiles) == level["height"] + 2 and len(tiles[0]) == level["width"] + 2
+    assert sum(r.count("P") for r in tiles) == 1
+    assert sum(r.count("E") for r in tiles) == level["num_enemies"]
+    [level_call] = views.recent_calls(runtime, create_next_level)
+    assert level_call["tiles"] is None  # only maps are drawn
+
+
+def test_the_task_detail_has_growth_runs_and_versions(runtime: Jarvis) -> None:
+    manager = LevelManager(runtime)
+    for _ in range(3):
+        manager.next_level()
+    run_id = runtime.store.runs.enqueue("create_next_map", {}, "test")
+    detail = views.task_detail(runtime, create_next_map)
+    assert detail["growth"][-1]["train"] + detail["growth"][-1]["heldout"] == 3
+    assert [r["id"] for r in detail["runs"]] == [run_id]
+    assert detail["task"]["run"]["id"] == run_id  # the overview row shows it is training
+    assert detail["versions"] == []
+    assert detail["output"] == "Map"
