@@ -177,6 +177,7 @@ def register(app: typer.Typer) -> None:
                 console=con,
             ) as progress:
                 bars: dict[int, Any] = {}
+                totals: dict[Any, int] = {}
 
                 def on_progress(run: dict[str, Any]) -> None:
                     if not run:
@@ -184,12 +185,14 @@ def register(app: typer.Typer) -> None:
                     phase, step, total, facts = _describe(run)
                     if run["id"] not in bars:
                         bars[run["id"]] = progress.add_task(run["task"], total=None, facts="")
+                    bar = bars[run["id"]]
+                    steps: dict[str, Any] = {"completed": step, "total": total} if total else {}
+                    if total:
+                        totals[bar] = total
+                    elif phase in ("gating", "done") and bar in totals:  # training is over
+                        steps = {"completed": totals[bar]}
                     progress.update(
-                        bars[run["id"]],
-                        description=f"{run['task']}: {phase}",
-                        completed=step,
-                        total=total or None,
-                        facts=facts,
+                        bar, description=f"{run['task']}: {phase}", facts=facts, **steps
                     )
 
                 outcomes = demo.train_queued(on_progress)

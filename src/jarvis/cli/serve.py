@@ -41,7 +41,10 @@ def _serve(ctx: typer.Context, host: str | None, port: int | None, with_worker: 
             target=worker.run_forever, args=(stop,), name="jarvis-worker", daemon=True
         ).start()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    out.print(f"JARVIS on http://{host}:{port}  (OpenAI base URL: http://{host}:{port}/v1)")
+    out.print(
+        f"JARVIS on http://{host}:{port}  (dashboard: http://{host}:{port}/, "
+        f"OpenAI base URL: http://{host}:{port}/v1)"
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
     except OSError as exc:

@@ -55,7 +55,7 @@
           { name: "student share", color: "#4fa3e0", points: share },
           { name: "fallbacks", color: "#e0a84f", points: fallbacks },
         ],
-        { yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%`, xFormat: fmt.time, empty: "no calls yet", height: 150 },
+        { yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%`, xFormat: fmt.time, empty: "no calls yet", width: 380, height: 170 },
       ),
     );
   }
