@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
 
 from jarvis import Jarvis, Settings
+from jarvis.rpg.oracle import oracle_level
 from jarvis.rpg.play import LevelManager
 from jarvis.rpg.tasks import create_next_level, create_next_map
 from jarvis.web import views
 from scripted import ScriptedStudent
 
-LEVEL_1 = {
-    "name": 1,
-    "difficulty": 1,
-    "time": 300,
-    "width": 10,
-    "height": 10,
-    "num_wall": 5,
-    "num_enemies": 2,
-}
+LEVEL_1 = oracle_level([], 1, random.Random(0)).model_dump()
 
 
 def row(rt: Jarvis, task: str) -> dict[str, Any]:
