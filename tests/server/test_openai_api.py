@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
-from live_server import LiveServer
 
 from jarvis import Jarvis
 from jarvis.prompts import user_message
 from jarvis.rpg.models import Level, Map
 from jarvis.rpg.tasks import create_next_level
+from live_server import LiveServer
 
 LEVEL_CALL = user_message(create_next_level, {"last_levels": [], "difficulty": 2})
 
