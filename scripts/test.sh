@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 echo "[test] ruff" >&2
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check --no-cache src tests benchmarks
 echo "[test] mypy" >&2
 .venv/bin/mypy
 echo "[test] pytest" >&2
