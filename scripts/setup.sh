@@ -27,3 +27,7 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${JARVIS_NO_CHROMIUM:-}" ]; then
   $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null ||
     echo "[setup] could not install chromium: the browser tests will fail (apt-get install chromium)" >&2
 fi
+# `jac run` on Python 3.11, offline: see src/jarvis/integrations/jac_compat.py
+if [ ! -f .venv/.jarvis-jac-compat ] || [ src/jarvis/integrations/jac_compat.py -nt .venv/.jarvis-jac-compat ]; then
+  .venv/bin/python -m jarvis.integrations.jac_compat && touch .venv/.jarvis-jac-compat
+fi

@@ -18,6 +18,7 @@ class ScriptedStudent:
     answers: list[str | Exception] = field(default_factory=list)
     version: str | None = "v0001"
     requests: list[GenerationRequest] = field(default_factory=list)
+    finished: bool | None = None  # False plays an answer cut off at the token budget
 
     def active_version(self, task: str) -> str | None:
         return self.version
@@ -27,4 +28,10 @@ class ScriptedStudent:
         answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
         if isinstance(answer, Exception):
             raise answer
-        return Generation(text=answer, model=f"scripted@{version}", tokens_in=10, tokens_out=5)
+        return Generation(
+            text=answer,
+            model=f"scripted@{version}",
+            tokens_in=10,
+            tokens_out=5,
+            finished=self.finished,
+        )

@@ -33,6 +33,7 @@ from jarvis.errors import (
     TaskError,
     TeacherError,
 )
+from jarvis.freetext import TextRules
 from jarvis.prompts import ChatMessage, render_answer, render_messages
 from jarvis.router import Attempt, CallResult, Router
 from jarvis.runtime import Jarvis, get_default, set_default, using
@@ -69,6 +70,7 @@ __all__ = [
     "Task",
     "TaskError",
     "TeacherError",
+    "TextRules",
     "Verdict",
     "__version__",
     "get_default",

@@ -63,6 +63,8 @@ class Generation:
     model: str
     tokens_in: int | None = None
     tokens_out: int | None = None
+    finished: bool | None = None
+    """False: the model stopped at the token budget (the text is cut off); None: unknown."""
 
 
 @runtime_checkable

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     gate_floor: float = Field(
         default=0.9, ge=0.0, le=1.0, description="Held-out semantic pass rate needed to promote."
     )
+    text_gate_floor: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Free-text tasks: held-out mean chrF (0..1) to the teacher's answers "
+        "needed to promote.",
+    )
     gate_examples: int = Field(
         default=40, ge=1, description="Held-out examples a candidate is judged on (at most)."
     )
@@ -137,6 +144,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body.")
     max_pending: int = Field(
         default=32, gt=0, description="Model requests queued at once; more are answered 503."
+    )
+    # -- running .jac programs from the dashboard (admin token required) ---------------------
+    jac_run_timeout_s: float = Field(
+        default=300.0, gt=0, description="Wall-clock limit of one dashboard `jac run`."
+    )
+    jac_max_upload_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Largest .jac program the dashboard accepts."
+    )
+    jac_max_runs: int = Field(
+        default=2, ge=1, description="Dashboard `jac run` processes at once; more get 429."
+    )
+    jac_examples_dir: Path | None = Field(
+        default=None,
+        description="Example .jac programs the dashboard offers; default: the repo's examples/.",
     )
 
     @field_validator("task_modules", mode="before")

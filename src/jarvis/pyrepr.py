@@ -55,6 +55,40 @@ def _convert(node: ast.expr) -> Any:
     raise ReprError(f"unsupported expression: {type(node).__name__}")
 
 
+def parse_byllm_call(text: str) -> dict[str, Any]:
+    """The arguments of a call as byLLM renders it: the function's description, a blank
+    line, then one ``name = (value, 'semstr')`` line per argument (value and meaning)."""
+    _, sep, body = text.strip("\n").partition("\n\n")
+    if not sep:
+        raise ReprError("no blank line between the description and the arguments")
+    values: dict[str, Any] = {}
+    for name, raw in _raw_args(body.splitlines()).items():
+        try:
+            node = ast.parse(raw.strip(), mode="eval").body
+        except SyntaxError as exc:
+            raise ReprError(f"argument {name!r}: not a Python literal: {exc.msg}") from exc
+        if not (isinstance(node, ast.Tuple) and len(node.elts) == 2):
+            raise ReprError(f"argument {name!r} is not byLLM's (value, meaning) pair")
+        values[name] = _convert(node.elts[0])
+    return values
+
+
+def _raw_args(lines: list[str]) -> dict[str, str]:
+    """``name = value`` lines; a line that starts no new pair continues the last value."""
+    raw: dict[str, str] = {}
+    current: str | None = None
+    for line in lines:
+        match = _ARG_LINE.match(line)
+        if match:
+            current = match.group(1)
+            raw[current] = match.group(2)
+        elif current is not None:
+            raw[current] += "\n" + line
+        elif line.strip():
+            raise ReprError(f"expected 'name = value', got {line[:60]!r}")
+    return raw
+
+
 def parse_call_text(text: str) -> tuple[str, dict[str, Any]]:
     """Split a rendered user message into the function name and its arguments.
 
@@ -67,19 +101,8 @@ def parse_call_text(text: str) -> tuple[str, dict[str, Any]]:
     func = lines[0].strip()
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", func):
         raise ReprError(f"first line is not a function name: {func[:60]!r}")
-    raw: dict[str, str] = {}
-    current: str | None = None
-    for line in lines[1:]:
-        match = _ARG_LINE.match(line)
-        if match:
-            current = match.group(1)
-            raw[current] = match.group(2)
-        elif current is not None:
-            raw[current] += "\n" + line
-        elif line.strip():
-            raise ReprError(f"expected 'name = value', got {line[:60]!r}")
     args: dict[str, Any] = {}
-    for name, value in raw.items():
+    for name, value in _raw_args(lines[1:]).items():
         try:
             args[name] = parse_value(value)
         except ReprError as exc:

@@ -114,6 +114,7 @@ def task_info(task: Task[Any]) -> TaskInfo:
         params=task.param_names,
         threshold=task.threshold,
         heldout_share=task.heldout_share,
+        origin=getattr(task, "origin", "python"),
     )
 
 
@@ -225,7 +226,7 @@ class Router:
         except BackendError as exc:
             return _error_attempt(number, source, version, None, exc, request.sampling)
         latency = (time.perf_counter() - t0) * 1000
-        verdict = validate_answer(task, request.inputs, gen.text)
+        verdict = validate_answer(task, request.inputs, gen.text, truncated=gen.finished is False)
         return Attempt(
             number=number,
             source=source,

@@ -96,13 +96,21 @@ class Jarvis:
         return task
 
     def task(self, name: str) -> Task[Any]:
-        try:
-            return self.tasks[name]
-        except KeyError:
-            known = ", ".join(sorted(self.tasks)) or "none"
-            raise ConfigError(
-                f"unknown task {name!r} (known: {known}); load its module with JARVIS_TASK_MODULES"
-            ) from None
+        """A registered task, or one the store describes well enough to rebuild (a Jac
+        program's ``by llm()`` function: its schema and parameters were logged with it)."""
+        found = self.tasks.get(name)
+        if found is not None:
+            return found
+        from jarvis.schema_tasks import from_store_row
+
+        row = self.store.task_row(name)
+        rebuilt = from_store_row(row) if row is not None else None
+        if rebuilt is not None:
+            return self.register(rebuilt)
+        known = ", ".join(sorted(self.tasks)) or "none"
+        raise ConfigError(
+            f"unknown task {name!r} (known: {known}); load its module with JARVIS_TASK_MODULES"
+        )
 
     # -- calling ----------------------------------------------------------------------------
 

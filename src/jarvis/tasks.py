@@ -11,7 +11,9 @@ instruction, the annotations are the contract::
     level = create_next_level([], difficulty=1)   # goes through the router
 
 The function body is never run. Semantic checks and an offline oracle attach to the task
-with ``@create_next_level.validator`` and ``@create_next_level.oracle``.
+with ``@create_next_level.validator`` and ``@create_next_level.oracle``. A task that returns
+``str`` answers in free text; its answers must also keep its :class:`TextRules` (length, no
+repetition loop), declared with ``@task(text={"max_chars": 400})``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, Generic, TypeVar, overload
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from jarvis.errors import TaskError
+from jarvis.freetext import TextRules
 
 T = TypeVar("T")
 
@@ -64,6 +67,7 @@ class Task(Generic[T]):
         threshold: int | None = None,
         heldout_share: float | None = None,
         train: Mapping[str, Any] | None = None,
+        text: TextRules | Mapping[str, Any] | None = None,
     ) -> None:
         self.fn = fn
         self.name = check_task_name(name or fn.__name__)
@@ -89,6 +93,8 @@ class Task(Generic[T]):
             raise TaskError(f"task {self.name!r} needs a return type annotation")
         self.output_type: Any = hints["return"]
         self.is_free_text = self.output_type is str
+        # what a free-text answer must look like (length, no loops); None for typed tasks
+        self.text_rules: TextRules | None = _text_rules(self.name, text, self.is_free_text)
         self.output_adapter: TypeAdapter[Any] = TypeAdapter(self.output_type)
 
         params = inspect.signature(fn).parameters
@@ -203,6 +209,21 @@ class Task(Generic[T]):
         )
 
 
+def _text_rules(
+    name: str, declared: TextRules | Mapping[str, Any] | None, free_text: bool
+) -> TextRules | None:
+    if not free_text:
+        if declared is not None:
+            raise TaskError(f"task {name!r}: text rules apply only to tasks that return str")
+        return None
+    if declared is None or isinstance(declared, TextRules):
+        return declared or TextRules()
+    try:
+        return TextRules(**dict(declared))
+    except TypeError as exc:
+        raise TaskError(f"task {name!r}: bad text rules: {exc}") from exc
+
+
 def _brief(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False)[:3]:
@@ -225,6 +246,7 @@ def task(
     threshold: int | None = None,
     heldout_share: float | None = None,
     train: Mapping[str, Any] | None = None,
+    text: TextRules | Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., T]], Task[T]]: ...
 
 
@@ -239,6 +261,7 @@ def task(
     threshold: int | None = None,
     heldout_share: float | None = None,
     train: Mapping[str, Any] | None = None,
+    text: TextRules | Mapping[str, Any] | None = None,
 ) -> Task[T] | Callable[[Callable[..., T]], Task[T]]:
     """Turn a typed function into a :class:`Task` (usable bare or with options)."""
 
@@ -252,6 +275,7 @@ def task(
             threshold=threshold,
             heldout_share=heldout_share,
             train=train,
+            text=text,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from jarvis.freetext import TextRules, check_text
+
 if TYPE_CHECKING:
     from jarvis.tasks import Task
 
@@ -70,12 +72,22 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}{more}"
 
 
-def validate_answer(task: Task[Any], inputs: Mapping[str, Any], text: str) -> Verdict:
-    """Parse ``text`` into the task's output type, then run its semantic validators."""
+def validate_answer(
+    task: Task[Any], inputs: Mapping[str, Any], text: str, *, truncated: bool = False
+) -> Verdict:
+    """Parse ``text`` into the task's output type, then run its semantic validators.
+
+    A free-text answer must also keep its task's :class:`~jarvis.freetext.TextRules` (length,
+    no repetition loop). ``truncated`` says the generator stopped at its token budget, which
+    only the caller knows; it rejects a free-text answer (a typed one fails to parse anyway).
+    """
     if task.is_free_text:
         answer = text.strip()
         if not answer:
             return Verdict.bad_format("empty answer")
+        reason = check_text(answer, task.text_rules or TextRules(), truncated=truncated)
+        if reason is not None:
+            return Verdict.bad_semantics(reason, answer)
         return _run_semantic_checks(task, inputs, answer)
     body = strip_code_fence(text).strip()
     if not body:

@@ -164,6 +164,19 @@ def test_a_chat_completion_becomes_a_generation(endpoint: FakeEndpoint) -> None:
     assert (generation.tokens_in, generation.tokens_out) == (120, 34)
 
 
+def test_an_answer_cut_off_at_max_tokens_is_reported_as_unfinished(
+    endpoint: FakeEndpoint,
+) -> None:
+    """The router rejects a cut-off free-text answer; only the finish reason tells."""
+    cut = completion("The council approved the budget after a long")
+    cut["choices"][0]["finish_reason"] = "length"
+    endpoint.responses = [(200, completion("{}")), (200, cut)]
+    teacher = teacher_for(endpoint)
+
+    assert teacher.generate(level_request()).finished is True
+    assert teacher.generate(level_request()).finished is False
+
+
 def test_the_request_carries_model_messages_schema_and_sampling(endpoint: FakeEndpoint) -> None:
     endpoint.responses = [(200, completion("{}"))]
     request = level_request(Sampling(temperature=0.7, top_p=0.9, seed=11, max_tokens=256))

@@ -418,12 +418,15 @@ def columns(store: Store, table: str) -> set[str]:
     return {c["name"] for c in sa.inspect(store.engine).get_columns(table)}
 
 
+ALL_MIGRATIONS = ["m001_initial", "m002_training_bookkeeping", "m003_task_origin"]
+
+
 def test_a_new_store_records_the_training_migration_and_migrating_again_does_nothing(
     store: Store,
 ) -> None:
-    assert applied_migrations(store) == ["m001_initial", "m002_training_bookkeeping"]
+    assert applied_migrations(store) == ALL_MIGRATIONS
     assert store.migrate() == []
-    assert applied_migrations(store) == ["m001_initial", "m002_training_bookkeeping"]
+    assert applied_migrations(store) == ALL_MIGRATIONS
 
 
 def test_a_store_from_before_the_training_migration_gains_its_columns(
@@ -436,14 +439,16 @@ def test_a_store_from_before_the_training_migration_gains_its_columns(
         conn.exec_driver_sql("ALTER TABLE versions DROP COLUMN promoted_at")
         conn.exec_driver_sql("ALTER TABLE training_runs DROP COLUMN pid")
         conn.exec_driver_sql("ALTER TABLE training_runs DROP COLUMN reason")
+        conn.exec_driver_sql("ALTER TABLE tasks DROP COLUMN origin")
         conn.exec_driver_sql("DELETE FROM schema_migrations WHERE name != 'm001_initial'")
     assert "promoted_at" not in columns(old, "versions")
     old.close()
 
     upgraded = Store(url)
     try:
-        assert applied_migrations(upgraded) == ["m001_initial", "m002_training_bookkeeping"]
+        assert applied_migrations(upgraded) == ALL_MIGRATIONS
         assert {"promoted_at"} <= columns(upgraded, "versions")
+        assert {"origin"} <= columns(upgraded, "tasks")
         assert {"pid", "reason"} <= columns(upgraded, "training_runs")
         assert upgraded.migrate() == []
     finally:

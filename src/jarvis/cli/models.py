@@ -231,11 +231,13 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({"task": t.name, "version": name, **report.as_dict()})
             return
+        similarity = report.text_similarity
+        text = "" if similarity is None else f"{report.text_metric} {similarity:.3f}, "
         out.print(
             f"{t.name} {name} on {report.examples} held-out examples: format "
             f"{report.format_pass:.1%}, semantic {report.semantic_pass:.1%}, fields "
             f"{'-' if report.field_agreement is None else f'{report.field_agreement:.1%}'}, "
-            f"{report.seconds:.0f} s",
+            f"{text}{report.seconds:.0f} s",
             markup=False,
         )
         for f in report.failures[:5]:

@@ -101,7 +101,7 @@ class Admission:
 def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
     """The API for ``rt``; ``host`` is where it will listen (it decides admin access)."""
     from jarvis import __version__, web
-    from jarvis.server import openai_routes, task_routes
+    from jarvis.server import jac_routes, openai_routes, task_routes
 
     settings = rt.settings
     app = FastAPI(title="JARVIS", version=__version__, docs_url="/docs", redoc_url=None)
@@ -154,5 +154,6 @@ def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
 
     app.include_router(openai_routes.router)
     app.include_router(task_routes.router)
+    app.include_router(jac_routes.router)  # runs .jac programs: admin token always
     web.mount(app)
     return app

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from jarvis.backends import GenerationRequest, Sampling
 from jarvis.errors import JarvisError, TaskError
 from jarvis.prompts import render_messages
-from jarvis.pyrepr import ReprError, parse_call_text
+from jarvis.pyrepr import ReprError, parse_byllm_call, parse_call_text
 from jarvis.registry import adapter_path
 from jarvis.server.errors import ApiError
 from jarvis.server.task_routes import find_task, run_call, runtime
@@ -242,6 +242,13 @@ def _typed_call(
     try:
         name, args = parse_call_text(text)
     except ReprError as exc:
+        if task is not None:  # byLLM's own rendering (a Jac program pointed at this server)
+            try:
+                return task, task.load_inputs(parse_byllm_call(text))
+            except ReprError:
+                pass
+            except TaskError as bad:
+                raise ApiError(400, str(bad), param="messages") from None
         expected = task.name if task else "the task name"
         raise ApiError(
             400,

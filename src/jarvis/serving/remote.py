@@ -71,11 +71,13 @@ class RemoteStudent:
             )
         except openai.OpenAIError as exc:
             raise BackendError(f"remote student {model} at {self.base_url}: {exc}") from exc
-        text = reply.choices[0].message.content or ""
+        choice = reply.choices[0]
+        text = choice.message.content or ""
         usage = reply.usage
         return Generation(
             text=from_student(task, text),
             model=f"remote:{model}@{self.base_url}",
             tokens_in=usage.prompt_tokens if usage else None,
             tokens_out=usage.completion_tokens if usage else None,
+            finished={"length": False, "stop": True}.get(choice.finish_reason),
         )

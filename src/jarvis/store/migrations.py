@@ -46,9 +46,17 @@ def m002_training_bookkeeping(conn: sa.Connection) -> None:
     _add_column(conn, "training_runs", sa.Column("reason", sa.Text, nullable=True))
 
 
+def m003_task_origin(conn: sa.Connection) -> None:
+    """Where a task is declared: "python" code, or only a "schema" (a Jac function)."""
+    _add_column(
+        conn, "tasks", sa.Column("origin", sa.String(16), nullable=False, server_default="python")
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_training_bookkeeping", m002_training_bookkeeping),
+    ("m003_task_origin", m003_task_origin),
 ]
 
 

@@ -28,6 +28,8 @@ tasks = sa.Table(
     sa.Column("threshold", sa.Integer, nullable=True),
     sa.Column("heldout_share", sa.Float, nullable=True),
     sa.Column("active_version", sa.String(64), nullable=True),
+    # m003: "python" (declared in code the worker loads) or "schema" (a Jac function)
+    sa.Column("origin", sa.String(16), nullable=False, server_default="python"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )

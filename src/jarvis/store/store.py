@@ -38,6 +38,7 @@ class TaskInfo:
     params: list[str] = field(default_factory=list)
     threshold: int | None = None
     heldout_share: float | None = None
+    origin: str = "python"  # or "schema": rebuildable from this row alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,7 @@ class Store:
             "params": _dumps(info.params),
             "threshold": info.threshold,
             "heldout_share": info.heldout_share,
+            "origin": info.origin,
             "updated_at": now,
         }
         t = schema.tasks

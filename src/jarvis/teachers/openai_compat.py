@@ -100,14 +100,23 @@ class OpenAITeacher:
             raise TeacherError(f"teacher {self.name}: {exc}") from exc
         if not response.choices:
             raise TeacherError(f"teacher {self.name}: the response has no choices")
-        text = response.choices[0].message.content or ""
+        choice = response.choices[0]
+        text = choice.message.content or ""
         usage = response.usage
         return Generation(
             text=text,
             model=response.model or self.model,
             tokens_in=usage.prompt_tokens if usage else None,
             tokens_out=usage.completion_tokens if usage else None,
+            finished=_finished(choice.finish_reason),
         )
+
+
+def _finished(reason: str | None) -> bool | None:
+    """OpenAI's finish reason as "ended on its own": "length" means cut off at max_tokens."""
+    if reason == "length":
+        return False
+    return True if reason in ("stop", "tool_calls", "function_call") else None
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -40,6 +40,9 @@ class TeacherResolver:
             return self._llm()
         if mode == "oracle" or task.oracle_fn is not None:
             return self._oracle
+        own: Backend | None = getattr(task, "teacher", None)
+        if own is not None:  # the model the declaring program named (a Jac `by llm()`)
+            return own
         raise TeacherError(
             f"no teacher for task {task.name!r}: it has no procedural oracle and "
             "JARVIS_TEACHER_BASE_URL is not set"

@@ -3,6 +3,12 @@
 A candidate answers the task's held-out examples (never trained on) and every answer is judged
 by the same validator the router uses at run time. It is promoted only if its semantic pass
 rate clears the task's floor and is not below the active version's on the same examples.
+
+A free-text answer parses whatever it says, so passing the validator (non-empty, no loop,
+within the task's length) is not enough there: the gate also scores how close each answer is
+to the teacher's, as chrF (character n-gram F-score, Popović 2015, computed by sacrebleu) on a
+0..1 scale, and the mean must clear ``text_gate_floor`` and not fall below the active
+version's on the same examples.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from jarvis.errors import ConfigError
 from jarvis.tasks import Task
 from jarvis.validate import validate_answer
 
@@ -29,6 +36,8 @@ class GateReport:
     tokens_out_mean: float
     seconds: float
     failures: list[dict[str, Any]] = field(default_factory=list)
+    text_similarity: float | None = None  # free text: mean similarity to the teacher, 0..1
+    text_metric: str | None = None  # … and what measured it (TEXT_METRIC)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +57,28 @@ def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+TEXT_METRIC = "chrF"
+"""The free-text similarity: sacrebleu's chrF (char n-grams 1..6, beta 2), divided by 100."""
+
+
+def text_scorer() -> Callable[[str, str], float]:
+    """``(answer, reference) -> chrF in 0..1``: 1 for the same text, near 0 for unrelated."""
+    try:
+        from sacrebleu.metrics.chrf import CHRF  # the train extra; only free-text gates need it
+    except ImportError as exc:
+        raise ConfigError(
+            "the free-text gate scores answers with sacrebleu's chrF: "
+            "pip install 'jarvis-mtllm[train]'"
+        ) from exc
+
+    chrf = CHRF()
+
+    def score(answer: str, reference: str) -> float:
+        return float(chrf.sentence_score(answer, [reference]).score) / 100.0
+
+    return score
+
+
 def field_agreement(answer: Any, reference: Any) -> float:
     """Share of the reference's leaf fields (and list lengths) that the answer matches."""
     ref, got = _leaves(reference), _leaves(answer)
@@ -62,23 +93,34 @@ def evaluate(
     answer: Answerer,
     *,
     batch_size: int = 8,
+    budget: int | None = None,
 ) -> GateReport:
-    """Answer every held-out example with ``answer`` and judge it with the task's validator."""
+    """Answer every held-out example with ``answer`` and judge it with the task's validator.
+
+    ``budget`` is the most tokens ``answer`` may generate: an answer that used all of them was
+    cut off, which fails a free-text answer as it would at run time. Free-text answers are
+    also scored against the teacher's (every answer, valid or not: a loop scores low anyway).
+    """
     started = time.perf_counter()
     n = len(heldout)
     fmt = sem = 0
     agreement: list[float] = []
     exact = 0
     tokens = 0
+    similarity: list[float] = []
+    score = text_scorer() if task.is_free_text else None
     failures: list[dict[str, Any]] = []
     for start in range(0, n, batch_size):
         rows = heldout[start : start + batch_size]
         inputs = [task.load_inputs(r["input"]) for r in rows]
         for row, inp, (text, n_tokens) in zip(rows, inputs, answer(inputs), strict=True):
             tokens += n_tokens
-            verdict = validate_answer(task, inp, text)
+            cut = budget is not None and n_tokens >= budget
+            verdict = validate_answer(task, inp, text, truncated=cut)
             fmt += verdict.stage != "format"
             sem += verdict.valid
+            if score is not None:
+                similarity.append(score(text.strip(), str(row["output"])))
             if verdict.output is not None and not task.is_free_text:
                 got = task.dump_output(verdict.output)
                 agreement.append(field_agreement(got, row["output"]))
@@ -104,6 +146,8 @@ def evaluate(
         tokens_out_mean=tokens / n if n else 0.0,
         seconds=time.perf_counter() - started,
         failures=failures,
+        text_similarity=sum(similarity) / n if score is not None and n else None,
+        text_metric=TEXT_METRIC if score is not None else None,
     )
 
 
@@ -116,7 +160,14 @@ class GateVerdict:
         return {"promote": self.promote, "reason": self.reason}
 
 
-def decide(candidate: GateReport, active: GateReport | None, floor: float) -> GateVerdict:
+def decide(
+    candidate: GateReport, active: GateReport | None, floor: float, *, text_floor: float = 0.0
+) -> GateVerdict:
+    """Promote only a candidate that clears the floors and is not worse than the active one.
+
+    ``floor`` applies to the semantic pass rate; ``text_floor`` to the free-text similarity,
+    when the candidate has one. "Not worse" is judged on the same held-out examples.
+    """
     if candidate.examples == 0:
         return GateVerdict(False, "no held-out examples to judge the candidate on")
     if candidate.semantic_pass < floor:
@@ -130,4 +181,21 @@ def decide(candidate: GateReport, active: GateReport | None, floor: float) -> Ga
             f"{active.semantic_pass:.1%} on the same held-out examples",
         )
     vs = f" (active: {active.semantic_pass:.1%})" if active is not None else ""
-    return GateVerdict(True, f"semantic pass {candidate.semantic_pass:.1%} ≥ floor {floor:.1%}{vs}")
+    reason = f"semantic pass {candidate.semantic_pass:.1%} ≥ floor {floor:.1%}{vs}"
+    similarity = candidate.text_similarity
+    if similarity is None:
+        return GateVerdict(True, reason)
+    metric = candidate.text_metric or "text similarity"
+    if similarity < text_floor:
+        return GateVerdict(
+            False, f"{metric} {similarity:.3f} is below the text floor {text_floor:.3f}"
+        )
+    theirs = active.text_similarity if active is not None else None
+    if theirs is not None and similarity < theirs:
+        return GateVerdict(
+            False,
+            f"{metric} {similarity:.3f} is below the active version's {theirs:.3f} "
+            "on the same held-out examples",
+        )
+    vs = f" (active: {theirs:.3f})" if theirs is not None else ""
+    return GateVerdict(True, f"{reason}; {metric} {similarity:.3f} ≥ floor {text_floor:.3f}{vs}")

@@ -90,7 +90,7 @@ def evaluate_version(
         f"{task.name}@{version}", adapter_path(rt.settings.models_dir, task.name, version)
     )
     cap = max_new_tokens(task, heldout + rows, engine.tokenizer)
-    return evaluate(task, heldout, engine_answerer(engine, task, adapter, cap))
+    return evaluate(task, heldout, engine_answerer(engine, task, adapter, cap), budget=cap)
 
 
 def run(run_id: int, settings: Settings) -> int:
@@ -153,15 +153,20 @@ def run(run_id: int, settings: Settings) -> int:
         model.eval()
         engine = Engine(settings, model=model, tokenizer=tokenizer)
         candidate = Adapter("default", staging / ADAPTER)
-        report = evaluate(task, heldout, engine_answerer(engine, task, candidate, limit))
+        report = evaluate(
+            task, heldout, engine_answerer(engine, task, candidate, limit), budget=limit
+        )
         active_name = registry.active(task.name)
         active_report: GateReport | None = None
         if active_name is not None:
             say("gating the active version", heldout=len(heldout))
             active = Adapter("active", adapter_path(settings.models_dir, task.name, active_name))
-            active_report = evaluate(task, heldout, engine_answerer(engine, task, active, limit))
+            active_report = evaluate(
+                task, heldout, engine_answerer(engine, task, active, limit), budget=limit
+            )
         floor = float(settings.for_task(task.name, "gate_floor"))
-        verdict = decide(report, active_report, floor)
+        text_floor = float(settings.for_task(task.name, "text_gate_floor"))
+        verdict = decide(report, active_report, floor, text_floor=text_floor)
 
         card = {
             "task": task.name,
@@ -192,6 +197,7 @@ def run(run_id: int, settings: Settings) -> int:
             },
             "gate": {
                 "floor": floor,
+                **({"text_floor": text_floor} if task.is_free_text else {}),
                 "engine": engine.backend,
                 "constrained": settings.constrained,
                 "candidate": report.as_dict(),

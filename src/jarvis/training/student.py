@@ -86,4 +86,5 @@ class LocalStudent:
             model=f"{self.settings.base_model}+{task.name}@{version}",
             tokens_in=out.tokens_in,
             tokens_out=out.tokens_out,
+            finished=out.finished,
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jarvis.config import Settings
+from jarvis.errors import ConfigError
 from jarvis.runtime import Jarvis
 from jarvis.training.policy import training_due
 
@@ -83,8 +84,9 @@ class Worker:
         for name in self.store.task_names():
             if self.watch is not None and name not in self.watch:
                 continue
-            declared = self.rt.tasks.get(name)
-            if declared is None:
+            try:
+                declared = self.rt.task(name)  # its code, or its schema (a Jac function)
+            except ConfigError:
                 continue  # the worker can only train tasks whose code it can load
             due = training_due(self.store, self.settings, name, declared)
             if due is None:

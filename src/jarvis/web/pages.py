@@ -74,3 +74,8 @@ def task_page(task: str, request: Request) -> HTMLResponse:
 @router.get("/game", response_class=HTMLResponse)
 def game_page() -> HTMLResponse:
     return render("game", "Spud-nik: SOLO · JARVIS")
+
+
+@router.get("/jac", response_class=HTMLResponse)
+def jac_page() -> HTMLResponse:
+    return render("jac", "Run .jac · JARVIS")

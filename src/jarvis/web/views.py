@@ -138,7 +138,8 @@ def _gate_report(report: dict[str, Any] | None) -> dict[str, Any] | None:
     if not report:
         return None
     keep = ("examples", "format_pass", "semantic_pass", "field_agreement", "exact_match")
-    out = {k: report.get(k) for k in (*keep, "tokens_out_mean", "seconds")}
+    extra = ("tokens_out_mean", "seconds", "text_similarity", "text_metric")
+    out = {k: report.get(k) for k in (*keep, *extra)}
     out["failures"] = list(report.get("failures") or [])[:5]
     return out
 

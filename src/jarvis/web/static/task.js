@@ -83,6 +83,7 @@
       ["semantic pass", "semantic_pass", fmt.pct],
       ["field agreement", "field_agreement", fmt.pct],
       ["exact match", "exact_match", fmt.pct],
+      ["chrF vs teacher", "text_similarity", (x) => (x == null ? "–" : x.toFixed(3))],
       ["examples", "examples", fmt.num],
       ["tokens out (mean)", "tokens_out_mean", (x) => (x == null ? "–" : x.toFixed(1))],
     ];

@@ -1,0 +1,180 @@
+"""Jac/byLLM: every ``by llm()`` call of an unchanged ``.jac`` program goes through JARVIS.
+
+jaclang turns ``def f(...) -> T by llm();`` into a call of its ``call_llm(model, mt_run)``
+hook, which byLLM implements by calling the model the program named. This plugin is
+registered on the same hook (entry point group ``jac``) with ``tryfirst``, so it answers
+first: the call becomes a call of a JARVIS task — the declared task of that name when there
+is one with the same parameters (the RPG game's ``create_next_level``), otherwise a task named
+``<module>.<function>`` whose answer schema is byLLM's own — and goes through the router
+(teacher, or the student once promoted; validation, retries, fallback, logging). The answer is
+parsed back into the program's own type by byLLM's ``parse_response``.
+
+The teacher is the configured LLM endpoint, else the task's procedural oracle, else the model
+the program named (byLLM calls it exactly as it would have). Opting out hands the call back to
+byLLM: per call with ``by llm(jarvis=False)``, for a whole run with ``JARVIS_JAC=off``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import enum
+import inspect
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jaclang.vendor import pluggy
+
+from jarvis.backends import Generation, GenerationRequest
+from jarvis.schema_tasks import SchemaTask
+from jarvis.tasks import Task
+
+__all__ = ["JarvisJacPlugin", "ProgramModelTeacher", "answer", "task_for_call"]
+
+log = logging.getLogger(__name__)
+hookimpl = pluggy.HookimplMarker("jac")
+
+_CALL: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "jarvis_jac_call", default=None
+)
+_DYNAMIC: dict[tuple[str, str], SchemaTask] = {}
+OFF = {"0", "off", "false", "no"}
+
+
+class JarvisJacPlugin:
+    """The pluggy plugin jaclang loads from our ``jac`` entry point."""
+
+    @staticmethod
+    @hookimpl(tryfirst=True)
+    def call_llm(model: Any, mt_run: Any) -> Any:
+        if not wanted(mt_run):
+            return None  # byLLM's own implementation answers
+        return answer(model, mt_run)
+
+
+def wanted(mt_run: Any) -> bool:
+    """Whether JARVIS should answer this call (the program did not opt out)."""
+    if os.environ.get("JARVIS_JAC", "").strip().lower() in OFF:
+        return False
+    if (getattr(mt_run, "call_params", None) or {}).get("jarvis") is False:
+        return False
+    if getattr(mt_run, "tools", None):
+        log.warning("a by llm() call with tools is left to byLLM (tool use is not distilled)")
+        return False
+    return not getattr(mt_run, "stream", False)
+
+
+def answer(model: Any, mt_run: Any) -> Any:
+    """Route one ``by llm()`` call through the default JARVIS runtime; return the value in
+    the program's own type."""
+    from jarvis.runtime import get_default
+
+    rt = get_default()
+    task = task_for_call(rt.tasks, model, mt_run)
+    inputs = {str(k): plain(v) for k, v in mt_run.mtir.args.items()}
+    token = _CALL.set((model, mt_run))
+    try:
+        result = rt.call(task, inputs)
+    finally:
+        _CALL.reset(token)
+    data = task.dump_output(result.output)
+    if task.is_free_text:
+        return mt_run.parse_response(str(data))
+    return mt_run.parse_response(json.dumps(data))
+
+
+def task_for_call(declared: Mapping[str, Task[Any]], model: Any, mt_run: Any) -> Task[Any]:
+    """The declared task of the function's name with the same parameters, else the task made
+    from the function itself (one per function, kept for the process)."""
+    caller = mt_run.mtir.caller
+    func = getattr(caller, "__func__", caller)  # an obj method arrives bound
+    params = [str(k) for k in mt_run.mtir.args]
+    same = declared.get(func.__name__)
+    if same is not None and set(same.param_names) == set(params):
+        return same
+    name = task_name(func)
+    key = (name, ",".join(params))
+    task = _DYNAMIC.get(key)
+    if task is None:
+        wrapped = mt_run.get_output_schema()
+        schema = None if wrapped is None else wrapped["json_schema"]["schema"]
+        task = SchemaTask(
+            name, params, schema, _instructions(func, mt_run), teacher=ProgramModelTeacher()
+        )
+        _DYNAMIC[key] = task
+    return task
+
+
+def task_name(func: Any) -> str:
+    """``<module>.<qualname>``; a program run as ``jac run x.jac`` is module ``x``."""
+    module = getattr(func, "__module__", None) or ""
+    if module in ("", "__main__"):
+        filename = getattr(getattr(func, "__code__", None), "co_filename", "") or "main"
+        module = Path(filename).stem
+    raw = f"{module}.{getattr(func, '__qualname__', func.__name__)}"
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", raw).strip(".")
+    return name if re.match(r"[A-Za-z_]", name) else f"jac_{name}"[:128]
+
+
+def _instructions(func: Any, mt_run: Any) -> str:
+    info = getattr(mt_run.mtir, "ir_info", None)
+    sem = getattr(info, "semstr", None)
+    return str(sem or inspect.getdoc(func) or f"Compute {func.__name__}.")
+
+
+def plain(value: Any) -> Any:
+    """A Jac value (objects are dataclasses) as JSON data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_")
+        }
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
+
+
+class ProgramModelTeacher:
+    """The teacher a Jac program named (``glob llm = Model(...)``), called through byLLM as
+    the program would have called it; the JSON of its answer is what JARVIS logs."""
+
+    @property
+    def name(self) -> str:
+        current = _CALL.get()
+        model = current[0] if current else None
+        return f"byllm:{getattr(model, 'model_name', 'model')}"
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        from jarvis.errors import TeacherError
+
+        current = _CALL.get()
+        if current is None:
+            raise TeacherError(
+                f"task {request.task.name!r} is answered by its Jac program's model, "
+                "which is only reachable while that program makes the call"
+            )
+        model, mt_run = current
+        try:
+            value = model.invoke(mt_run=mt_run)
+        except Exception as exc:  # the program's model failed: a teacher failure
+            raise TeacherError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        if request.task.is_free_text:
+            return Generation(text=str(value), model=self.name)
+        data = plain(value)
+        if request.task.output_schema and "schema_object_wrapper" in (
+            request.task.output_schema.get("properties") or {}
+        ):
+            data = {"schema_object_wrapper": data}
+        return Generation(text=json.dumps(data), model=self.name)
