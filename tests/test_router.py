@@ -388,7 +388,9 @@ def test_the_envelope_has_exactly_the_documented_keys(runtime: Jarvis) -> None:
         "valid",
         "reason",
         "latency_ms",
+        "call_id",
     }
+    assert envelope["call_id"] == runtime.store.recent_calls(limit=1)[0]["id"]
     assert envelope["output"] == level_1().model_dump()
     assert (envelope["source"], envelope["attempts"], envelope["valid"]) == ("teacher", 1, True)
     assert isinstance(envelope["latency_ms"], float) and envelope["latency_ms"] >= 0

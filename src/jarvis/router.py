@@ -102,6 +102,7 @@ class CallResult:
             "valid": self.valid,
             "reason": self.reason,
             "latency_ms": round(self.latency_ms, 3),
+            "call_id": self.call_id,  # the logged call (``jarvis calls``, the dashboard)
         }
 
 

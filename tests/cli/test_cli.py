@@ -39,6 +39,7 @@ ENVELOPE_KEYS = {
     "valid",
     "reason",
     "latency_ms",
+    "call_id",
 }
 
 

@@ -232,3 +232,85 @@ def _ms(x: float | None) -> str:
 
 def _p(x: float | None) -> str:
     return "-" if x is None else f"{x:.1%}"
+
+
+@bench_app.command("load")
+@handle_errors
+def load_cmd(
+    clients: Annotated[int, typer.Option("--clients", "-c", min=1, max=512)] = 32,
+    seconds: Annotated[float, typer.Option("--seconds", "-s", min=1, max=3600)] = 20.0,
+    invalid_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of student answers corrupted.")
+    ] = 0.1,
+    student: Annotated[
+        str, typer.Option(help="oracle (stand-in, measures the stack) or engine (--home).")
+    ] = "oracle",
+    home: Annotated[
+        Path | None, typer.Option(help="JARVIS_HOME with active versions (student=engine).")
+    ] = None,
+    database_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--database-url",
+            help="A store to run against (repeatable: results side by side); 'sqlite' is a "
+            "fresh SQLite file.",
+        ),
+    ] = None,
+    max_requests: Annotated[int, typer.Option(min=1)] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Concurrent clients on both RPG tasks over HTTP for a fixed time; then reconcile every
+    answer with its logged call (nothing lost, nothing twice)."""
+    from jarvis.benchmarks.load import LoadConfig, run
+
+    if student not in ("oracle", "engine"):
+        raise JarvisError(f"--student must be oracle or engine, not {student!r}")
+    if student == "engine" and home is None:
+        raise JarvisError("--student engine needs --home with active versions")
+    results = []
+    for url in database_url or ["sqlite"]:
+        cfg = LoadConfig(
+            clients=clients,
+            seconds=seconds,
+            invalid_rate=invalid_rate,
+            student=student,
+            home=home,
+            database_url=None if url == "sqlite" else url,
+            max_requests=max_requests,
+        )
+        err.print(f"load: {clients} clients, {seconds:.0f} s, store {url} …")
+        results.append(run(cfg))
+    if as_json:
+        print_json({"load": results})
+        return
+    table = Table(
+        title=f"Load: {clients} clients × {seconds:.0f} s over HTTP, both RPG tasks, student "
+        f"{student} with {invalid_rate:.0%} of its answers corrupted"
+    )
+    table.add_column("")
+    for r in results:
+        table.add_column(r["backend"], justify="right")
+    rec = [r["reconciliation"] for r in results]
+    rows: list[tuple[str, list[str]]] = [
+        ("answered", [str(r["answered"]) for r in results]),
+        ("throughput", [f"{r['throughput_rps']} req/s" for r in results]),
+        ("p50 / p95 / p99", [_lat(r["latency_ms"]) for r in results]),
+        ("errors", [str(r["errors"]) for r in results]),
+        ("rows: student / fallback / teacher", [_src(r["rows_by_source"]) for r in results]),
+        ("rows retried (attempts > 1)", [str(r["rows_retried"]) for r in results]),
+        ("lost (answered, no row)", [str(x["answered_without_row"]) for x in rec]),
+        ("answered twice", [str(x["answered_twice"]) for x in rec]),
+        ("rows without an answer", [str(x["rows_without_answer"]) for x in rec]),
+    ]
+    for label, values in rows:
+        table.add_row(label, *values)
+    out.print(table)
+
+
+def _lat(lat: dict[str, float | None]) -> str:
+    parts = ("-" if lat[k] is None else f"{lat[k]:.0f}" for k in ("p50", "p95", "p99"))
+    return " / ".join(parts) + " ms"
+
+
+def _src(by: dict[str, int]) -> str:
+    return " / ".join(str(by.get(k, 0)) for k in ("student", "fallback", "teacher"))

@@ -1,0 +1,358 @@
+"""The load suite: many concurrent clients call both RPG tasks through the HTTP API.
+
+A real server runs in its own process (uvicorn, as ``jarvis serve``) on loopback with the
+student active; a fraction of the student's answers is corrupted on purpose so retries and
+fallbacks happen under load. Clients (threads, one HTTP connection each) call
+``/v1/tasks/{task}/call`` for a fixed time. Then the **reconciliation**: every request a
+client saw answered names its logged call (``call_id``), and the store must hold exactly
+those rows — none lost, none twice, none extra.
+
+The student is either ``engine`` (the active versions in ``--home``, served by the real
+engine: the load is then bounded by CPU decoding) or ``oracle`` (the procedural generator
+standing in for a trained student, so the router, the store and the HTTP layer are what is
+measured). Both are labelled as such in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jarvis.backends import Generation, GenerationRequest, StudentBackend
+from jarvis.config import Settings
+from jarvis.errors import ConfigError
+
+__all__ = ["CorruptingStudent", "LoadConfig", "OracleStudent", "run"]
+
+TASKS = ("create_next_level", "create_next_map")
+
+
+class OracleStudent:
+    """The procedural generator answering as a student would (version ``oracle``)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+
+    def active_version(self, task: str) -> str | None:
+        return "oracle" if task in TASKS else None
+
+    def generate(self, request: GenerationRequest, version: str) -> Generation:
+        with self.lock:
+            seed = self.rng.randrange(1 << 30)
+        output = request.task.run_oracle(request.inputs, random.Random(seed))
+        text = json.dumps(request.task.dump_output(output))
+        return Generation(text=text, model="oracle-as-student", tokens_in=0, tokens_out=0)
+
+
+class CorruptingStudent:
+    """Wraps a student and cuts a fraction of its answers in half (an invalid answer)."""
+
+    def __init__(self, inner: StudentBackend, rate: float, seed: int = 0) -> None:
+        self.inner = inner
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+
+    def active_version(self, task: str) -> str | None:
+        return self.inner.active_version(task)
+
+    def generate(self, request: GenerationRequest, version: str) -> Generation:
+        gen = self.inner.generate(request, version)
+        with self.lock:
+            corrupt = self.rng.random() < self.rate
+        if corrupt:
+            return dataclasses.replace(gen, text=gen.text[: len(gen.text) // 2])
+        return gen
+
+
+@dataclass
+class LoadConfig:
+    clients: int = 32
+    seconds: float = 20.0
+    invalid_rate: float = 0.1
+    student: str = "oracle"  # or "engine"
+    home: Path | None = None
+    database_url: str | None = None  # None: SQLite in the home
+    max_requests: int = 100_000
+    seed: int = 0
+
+
+@dataclass
+class ClientLog:
+    latencies_ms: list[float] = field(default_factory=list)
+    call_ids: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _inputs(rng: random.Random, task: str) -> dict[str, Any]:
+    from jarvis.benchmarks.training import level_inputs, map_inputs
+
+    if task == "create_next_level":
+        return level_inputs(rng)
+    return map_inputs(rng, rng.randint(1, 8))
+
+
+def _jsonable(inputs: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        json.dumps(inputs, default=lambda o: o.model_dump(mode="json"))
+    )
+    return data
+
+
+def _client(url: str, deadline: float, seed: int, budget: list[int], log: ClientLog) -> None:
+    import httpx
+
+    rng = random.Random(seed)
+    with httpx.Client(base_url=url, timeout=120) as http:
+        while time.monotonic() < deadline:
+            with LOCK:
+                if budget[0] <= 0:
+                    return
+                budget[0] -= 1
+            task = rng.choice(TASKS)
+            body = {"input": _jsonable(_inputs(rng, task))}
+            started = time.perf_counter()
+            try:
+                response = http.post(f"/v1/tasks/{task}/call", json=body)
+            except httpx.HTTPError as exc:
+                log.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                log.errors.append(f"{response.status_code}: {response.text[:200]}")
+                continue
+            envelope = response.json()
+            if not envelope.get("valid"):
+                log.errors.append(f"invalid answer: {envelope.get('reason')}")
+            log.latencies_ms.append(elapsed)
+            log.call_ids.append(int(envelope["call_id"]))
+
+
+LOCK = threading.Lock()
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def run(cfg: LoadConfig) -> dict[str, Any]:
+    """Start a server, load it, stop it, reconcile; return the figures."""
+    import httpx
+
+    from jarvis.store.store import Store
+
+    with tempfile.TemporaryDirectory(prefix="jarvis-load-") as tmp:
+        home = cfg.home or Path(tmp) / "home"
+        env = {**os.environ, "JARVIS_HOME": str(home), "JARVIS_MAX_PENDING": "1024"}
+        if cfg.database_url:
+            env["JARVIS_DATABASE_URL"] = cfg.database_url
+        settings = Settings(home=home, database_url=cfg.database_url)
+        settings.ensure_home()
+        store = Store(settings.resolved_database_url)
+        start_id = _max_call_id(store)
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jarvis.benchmarks.load",
+                "serve",
+                "--port",
+                str(port),
+                "--student",
+                cfg.student,
+                "--invalid-rate",
+                str(cfg.invalid_rate),
+                "--seed",
+                str(cfg.seed),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(url, server)
+            logs = [ClientLog() for _ in range(cfg.clients)]
+            budget = [cfg.max_requests]
+            started = time.monotonic()
+            deadline = started + cfg.seconds
+            threads = [
+                threading.Thread(
+                    target=_client, args=(url, deadline, cfg.seed + i, budget, logs[i])
+                )
+                for i in range(cfg.clients)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.monotonic() - started
+            metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        rows = _rows_since(store, start_id)
+        store.close()
+    return _report(cfg, logs, rows, wall, metrics)
+
+
+def _wait_ready(url: str, server: subprocess.Popen[str]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            err = server.stderr.read() if server.stderr else ""
+            raise ConfigError(f"the load server exited at start: {err[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise ConfigError("the load server did not start within 120 s")
+
+
+def _max_call_id(store: Any) -> int:
+    import sqlalchemy as sa
+
+    from jarvis.store import schema
+
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(schema.calls.c.id))).scalar() or 0)
+
+
+def _rows_since(store: Any, start_id: int) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    from jarvis.store import schema
+
+    c = schema.calls.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(c.id, c.task, c.source, c.fallback, c.valid, c.attempts).where(
+                c.id > start_id
+            )
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def _report(
+    cfg: LoadConfig, logs: list[ClientLog], rows: list[dict[str, Any]], wall: float, metrics: str
+) -> dict[str, Any]:
+    latencies = [x for log in logs for x in log.latencies_ms]
+    seen = [i for log in logs for i in log.call_ids]
+    errors = [e for log in logs for e in log.errors]
+    row_ids = [r["id"] for r in rows]
+    seen_set, row_set = set(seen), set(row_ids)
+    by_source: dict[str, int] = {}
+    for r in rows:
+        key = "fallback" if r["fallback"] else r["source"]
+        by_source[key] = by_source.get(key, 0) + 1
+    return {
+        "backend": "postgresql" if (cfg.database_url or "").startswith("postgres") else "sqlite",
+        "student": cfg.student,
+        "clients": cfg.clients,
+        "seconds": round(wall, 1),
+        "invalid_rate": cfg.invalid_rate,
+        "answered": len(latencies),
+        "throughput_rps": round(len(latencies) / wall, 2) if wall else None,
+        "latency_ms": {
+            "p50": round(statistics.median(latencies), 2) if latencies else None,
+            "p95": _percentile(latencies, 0.95),
+            "p99": _percentile(latencies, 0.99),
+        },
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "rows": len(rows),
+        "rows_by_source": by_source,
+        "rows_retried": sum(1 for r in rows if r["attempts"] > 1),
+        "reconciliation": {
+            "answered_without_row": len(seen_set - row_set),  # lost
+            "answered_twice": len(seen) - len(seen_set),  # one row named by two answers
+            "rows_without_answer": len(row_set - seen_set),  # duplicated or unacknowledged
+        },
+        "server_fallbacks_metric": _metric(metrics, "jarvis_fallbacks_total"),
+    }
+
+
+def _metric(text: str, name: str) -> float | None:
+    total = None
+    for line in text.splitlines():
+        if line.startswith(name):
+            total = (total or 0.0) + float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def serve(port: int, student: str, invalid_rate: float, seed: int) -> None:
+    """The server side (its own process): the API with a corrupting student."""
+    import uvicorn
+
+    from jarvis.runtime import Jarvis
+    from jarvis.server import create_app
+    from jarvis.store.store import Store
+    from jarvis.training.student import LocalStudent
+
+    settings = Settings()
+    inner: StudentBackend
+    if student == "engine":
+        inner = LocalStudent(settings, Store(settings.resolved_database_url))
+    elif student == "oracle":
+        inner = OracleStudent(seed)
+    else:
+        raise ConfigError(f"unknown student {student!r}: engine or oracle")
+    rt = Jarvis(settings, student=CorruptingStudent(inner, invalid_rate, seed))
+    rt.sync_tasks()
+    uvicorn.run(
+        create_app(rt, host="127.0.0.1"),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The load suite's server process.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--student", default="oracle")
+    s.add_argument("--invalid-rate", type=float, default=0.1)
+    s.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    serve(args.port, args.student, args.invalid_rate, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

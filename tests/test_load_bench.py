@@ -1,0 +1,21 @@
+"""The load suite itself: a short run reconciles every answer with exactly one logged call."""
+
+from __future__ import annotations
+
+import pytest
+
+from jarvis.benchmarks.load import LoadConfig, run
+
+
+@pytest.mark.slow
+def test_a_short_load_run_loses_and_duplicates_nothing() -> None:
+    result = run(LoadConfig(clients=6, seconds=3, invalid_rate=0.3, max_requests=150))
+    assert result["errors"] == 0, result["error_examples"]
+    assert result["answered"] > 0
+    assert result["rows"] == result["answered"]
+    assert result["reconciliation"] == {
+        "answered_without_row": 0,
+        "answered_twice": 0,
+        "rows_without_answer": 0,
+    }
+    assert result["rows_retried"] > 0  # corrupted student answers were retried
