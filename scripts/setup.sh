@@ -27,6 +27,17 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${JARVIS_NO_CHROMIUM:-}" ]; then
   $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null ||
     echo "[setup] could not install chromium: the browser tests will fail (apt-get install chromium)" >&2
 fi
+# The store's tests also run on PostgreSQL: a private throwaway server (tests/pg.py) started
+# from Debian's server binaries. JARVIS_TEST_POSTGRES_URL (an existing server) or
+# JARVIS_TEST_NO_POSTGRES=1 (skip those tests) make it unnecessary.
+if [ -z "${JARVIS_NO_POSTGRES:-}${JARVIS_TEST_NO_POSTGRES:-}${JARVIS_TEST_POSTGRES_URL:-}" ] &&
+  ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  echo "[setup] installing Debian's postgresql for the store's PostgreSQL tests" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q postgresql >/dev/null ||
+    echo "[setup] could not install postgresql: the PostgreSQL store tests will fail" \
+      "(apt-get install postgresql, or set JARVIS_TEST_POSTGRES_URL or JARVIS_TEST_NO_POSTGRES=1)" >&2
+fi
 # `jac run` on Python 3.11, offline: see src/jarvis/integrations/jac_compat.py
 if [ ! -f .venv/.jarvis-jac-compat ] || [ src/jarvis/integrations/jac_compat.py -nt .venv/.jarvis-jac-compat ]; then
   .venv/bin/python -m jarvis.integrations.jac_compat && touch .venv/.jarvis-jac-compat

@@ -1,7 +1,11 @@
-"""Shared fixtures: a temporary JARVIS_HOME, a real SQLite store, and a scripted student.
+"""Shared fixtures: a temporary JARVIS_HOME, a real store, and a scripted student.
 
 Tests use the real store (SQLite in a temp dir), the real RPG tasks and the real procedural
-oracle. Only the *student* is a fake here, because the real one needs a trained model; the
+oracle. The store's own tests and the router's run twice, on SQLite and on PostgreSQL (a
+database of their own on a private server, see ``pg.py``): ``test_x[sqlite]``,
+``test_x[postgresql]``. Elsewhere ``database_url`` is SQLite only.
+
+Only the *student* is a fake here, because the real one needs a trained model; the
 :class:`ScriptedStudent` records every request it gets, so tests can check what the router
 actually sent (e.g. that a retry really changed temperature and top-p).
 """
@@ -9,6 +13,7 @@ actually sent (e.g. that a retry really changed temperature and top-p).
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +24,68 @@ from jarvis import Jarvis, Settings, Store
 from jarvis.errors import BackendError
 from jarvis.registry import ADAPTER, publish, staging_dir
 from jarvis.training.base_model import EMBEDDED
+from pg import SKIP_ENV, Databases, NoPostgres, server
 from scripted import ScriptedStudent
+
+# Tests under these paths (relative to tests/) that use the store run on both backends.
+BOTH_BACKENDS = ("store/", "test_router.py")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: a store test about SQLite itself, not run on PostgreSQL"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" not in metafunc.fixturenames:
+        return
+    where = metafunc.definition.path.relative_to(Path(__file__).parent).as_posix()
+    if where.startswith(BOTH_BACKENDS):
+        backends = (
+            BACKENDS[:1] if metafunc.definition.get_closest_marker("sqlite_only") else BACKENDS
+        )
+        metafunc.parametrize("database_url", backends, indirect=True, ids=backends)
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[Databases]:
+    """A PostgreSQL server for this session, started on first use (see pg.py).
+
+    No server is an error, not a skip: the PostgreSQL variants must not vanish silently from
+    a CI run. ``JARVIS_TEST_NO_POSTGRES=1`` skips them on purpose.
+    """
+    if os.environ.get(SKIP_ENV) == "1":
+        pytest.skip(f"{SKIP_ENV}=1: the PostgreSQL variants are not run")
+    failure = None
+    try:
+        with server() as admin_url:
+            databases = Databases(admin_url)
+            try:
+                yield databases
+            finally:
+                databases.close()
+    except NoPostgres as exc:
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty JARVIS_HOME; the environment points at it, so the CLI uses it too."""
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """The store's URL: None (the default SQLite file in JARVIS_HOME) or the session's
+    PostgreSQL database, emptied for this test."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    databases: Databases = request.getfixturevalue("postgres_databases")
+    return databases.shared()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
+    """An empty JARVIS_HOME; the environment points at it (and at the test's database, if
+    not the default one), so the CLI uses them too."""
     path = tmp_path / "jarvis-home"
     monkeypatch.setenv("JARVIS_HOME", str(path))
     for var in (
@@ -35,12 +96,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "JARVIS_CONFIG",
     ):
         monkeypatch.delenv(var, raising=False)
+    if database_url is not None:
+        monkeypatch.setenv("JARVIS_DATABASE_URL", database_url)
     return path
 
 
 @pytest.fixture
-def settings(home: Path) -> Settings:
-    return Settings(home=home, teacher_seed=7)
+def settings(home: Path, database_url: str | None) -> Settings:
+    return Settings(home=home, teacher_seed=7, database_url=database_url)
 
 
 @pytest.fixture

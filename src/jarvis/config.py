@@ -102,6 +102,23 @@ class Settings(BaseSettings):
     gate_examples: int = Field(
         default=40, ge=1, description="Held-out examples a candidate is judged on (at most)."
     )
+    shadow_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of student-answered calls also sent to the teacher (drift checks).",
+    )
+    shadow_window: int = Field(default=50, ge=1, description="Recent shadow checks judged.")
+    shadow_min: int = Field(default=20, ge=1, description="Shadow checks needed to judge.")
+    shadow_floor: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="Retrain below this live agreement."
+    )
+    shadow_rollback_margin: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Roll back a version whose live agreement is this much below its parent's.",
+    )
     task_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description='Per-task overrides, JSON: {"create_next_map": {"threshold": 100}}.',

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from jarvis.backends import (
     Backend,
@@ -36,6 +36,9 @@ from jarvis.split import split_for
 from jarvis.store import AttemptRecord, CallRecord, ExampleRecord, Store, TaskInfo
 from jarvis.tasks import Task
 from jarvis.validate import Verdict, validate_answer
+
+if TYPE_CHECKING:
+    from jarvis.shadow import ShadowChecker
 
 Source = Literal["teacher", "student"]
 
@@ -132,8 +135,10 @@ class Router:
         teacher_attempts: int = 2,
         max_tokens: int | None = None,
         default_heldout_share: float = 0.15,
+        shadow: ShadowChecker | None = None,
     ) -> None:
         self.store = store
+        self.shadow = shadow
         self._teacher_for = teacher_for  # Callable[[Task], Backend]
         self.student: StudentBackend = student or NoStudent()
         self.student_retries = student_retries
@@ -168,7 +173,11 @@ class Router:
                 attempt = self._attempt(task, request, n, "student", version)
                 attempts.append(attempt)
                 if attempt.verdict.valid:
-                    return self._finish(task, inputs, attempts, started, fallback=False)
+                    result = self._finish(task, inputs, attempts, started, fallback=False)
+                    if self.shadow is not None:  # sometimes ask the teacher too, in background
+                        answer = result.output_json
+                        self.shadow.maybe(self, request, answer, version, result.call_id)
+                    return result
                 if attempt.verdict.stage == "error":
                     break  # the engine itself failed: retrying it is pointless
 

@@ -18,6 +18,7 @@ from jarvis.backends import StudentBackend
 from jarvis.config import Settings
 from jarvis.errors import ConfigError
 from jarvis.router import CallResult, Router, task_info
+from jarvis.shadow import ShadowChecker
 from jarvis.store import Store
 from jarvis.tasks import Task
 from jarvis.teachers import TeacherResolver
@@ -64,6 +65,7 @@ class Jarvis:
             teacher_attempts=s.teacher_attempts,
             max_tokens=s.max_tokens,
             default_heldout_share=s.heldout_share,
+            shadow=ShadowChecker(s),
         )
         self.tasks: dict[str, Task[Any]] = {}
         if load_plugins:

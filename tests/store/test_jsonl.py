@@ -480,11 +480,13 @@ def test_an_export_imports_into_a_fresh_store_as_the_same_examples(
 
 
 def test_the_cli_imports_an_export_into_another_home(
-    played: Jarvis, store: Store, tmp_path: Path
+    played: Jarvis, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "levels.jsonl"
     written = export_file(store, "create_next_level", path, tasks=played.tasks, split=None)
     other_home = tmp_path / "other-home"
+    # The other home has its own (SQLite) store, whatever this test's store is.
+    monkeypatch.delenv("JARVIS_DATABASE_URL", raising=False)
 
     first = runner.invoke(app, ["--home", str(other_home), "import", str(path)])
     again = runner.invoke(app, ["--home", str(other_home), "import", str(path)])

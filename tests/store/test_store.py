@@ -1,6 +1,7 @@
 """The store: migrations, SQLite settings, one transaction per write, de-duplication, stats.
 
-Everything here runs against a real SQLite file in a temporary JARVIS_HOME.
+Everything here runs against a real store: a SQLite file in a temporary JARVIS_HOME, and
+again a PostgreSQL database (``test_x[sqlite]``, ``test_x[postgresql]``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import sqlalchemy as sa
 
 from jarvis import Jarvis, Settings, Store, TeacherError, render_answer
 from jarvis.errors import StoreError
 from jarvis.router import task_info
 from jarvis.rpg import Level, create_next_level, create_next_map, oracle_level
 from jarvis.split import split_for
-from jarvis.store import AttemptRecord, CallRecord, ExampleRecord
+from jarvis.store import AttemptRecord, CallRecord, ExampleRecord, schema
 from jarvis.store.migrations import MIGRATIONS
 from jarvis.store.store import _redact
 
@@ -82,6 +84,62 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
         fresh.close()
 
 
+# The columns and tables that migrations after m001 add to a database made by m001.
+ADDED_LATER = {
+    ("versions", "promoted_at"),
+    ("training_runs", "pid"),
+    ("training_runs", "reason"),
+    ("tasks", "origin"),
+}
+M001_TABLES = ("tasks", "calls", "attempts", "examples", "training_runs", "versions", "events")
+
+
+def test_a_database_made_by_the_first_migration_is_upgraded_in_place(empty_url: str) -> None:
+    """The ALTER TABLE … ADD COLUMN migrations, on a database that already holds rows."""
+    old = sa.MetaData()
+    for name in M001_TABLES:
+        table = schema.metadata.tables[name]
+        columns = [c._copy() for c in table.columns if (name, c.name) not in ADDED_LATER]
+        sa.Table(name, old, *columns)
+    engine = sa.create_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            schema.schema_migrations.create(conn)
+            old.create_all(conn)
+            conn.execute(
+                sa.insert(schema.schema_migrations).values(name="m001_initial", applied_at=1.0)
+            )
+            conn.execute(
+                sa.insert(old.tables["tasks"]).values(
+                    name="create_next_level", kind="typed", instructions="", params="[]",
+                    created_at=1.0, updated_at=1.0,
+                )
+            )  # fmt: skip
+            conn.execute(
+                sa.insert(old.tables["versions"]).values(
+                    task="create_next_level", name="v0001", status="candidate", card_json="{}",
+                    created_at=1.0,
+                )
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+
+    store = Store(empty_url, create=False)
+    try:
+        assert store.migrate() == [name for name, _ in MIGRATIONS[1:]]
+        assert store.migrate() == []
+        row = store.task_row("create_next_level")
+        assert row is not None and row["origin"] == "python"  # the new column's default
+        store.versions.promote("create_next_level", "v0001")
+        version = store.versions.get("create_next_level", "v0001")
+        assert version is not None and version["promoted_at"] > 1.0
+        run_id = store.runs.enqueue("create_next_level", {}, "upgraded")
+        assert run_id is not None and store.runs.claim(run_id, pid=1234)
+        assert (store.runs.get(run_id) or {})["reason"] == "upgraded"
+    finally:
+        store.close()
+
+
 def test_a_second_store_on_the_same_file_opens_and_sees_the_data(store: Store) -> None:
     store.ensure_task(task_info(create_next_level))
     second = Store(store.url)
@@ -92,6 +150,7 @@ def test_a_second_store_on_the_same_file_opens_and_sees_the_data(store: Store) -
         second.close()
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode(store: Store) -> None:
     with store.engine.connect() as conn:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
@@ -341,6 +400,7 @@ def test_a_database_password_is_never_printed() -> None:
     assert "bob:***@localhost" in str(info.value)
 
 
+@pytest.mark.sqlite_only  # the URL of a SQLite file: the test needs no other database
 def test_a_runtime_with_a_database_url_uses_it(tmp_path: Path, home: Path) -> None:
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     rt = Jarvis(Settings(home=home, database_url=url, teacher_seed=1))

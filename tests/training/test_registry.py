@@ -418,7 +418,12 @@ def columns(store: Store, table: str) -> set[str]:
     return {c["name"] for c in sa.inspect(store.engine).get_columns(table)}
 
 
-ALL_MIGRATIONS = ["m001_initial", "m002_training_bookkeeping", "m003_task_origin"]
+ALL_MIGRATIONS = [
+    "m001_initial",
+    "m002_training_bookkeeping",
+    "m003_task_origin",
+    "m004_shadows",
+]
 
 
 def test_a_new_store_records_the_training_migration_and_migrating_again_does_nothing(

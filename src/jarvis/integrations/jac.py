@@ -12,6 +12,12 @@ parsed back into the program's own type by byLLM's ``parse_response``.
 The teacher is the configured LLM endpoint, else the task's procedural oracle, else the model
 the program named (byLLM calls it exactly as it would have). Opting out hands the call back to
 byLLM: per call with ``by llm(jarvis=False)``, for a whole run with ``JARVIS_JAC=off``.
+
+Two plugin managers are supported, told apart by what they accept rather than by version:
+jaclang 0.10 (Python 3.11) vendors pluggy, whose ``hookimpl(tryfirst=True)`` orders the hook;
+newer jaclang (0.16 on Python 3.12) has its own small manager with no ``tryfirst``: the plugin
+registered last is asked first, and entry points register in file-system order, so this module
+keeps its implementation at the end of the hook's list whatever registers after it.
 """
 
 from __future__ import annotations
@@ -19,25 +25,25 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import enum
+import importlib
 import inspect
 import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-from jaclang.vendor import pluggy
 
 from jarvis.backends import Generation, GenerationRequest
 from jarvis.schema_tasks import SchemaTask
 from jarvis.tasks import Task
 
-__all__ = ["JarvisJacPlugin", "ProgramModelTeacher", "answer", "task_for_call"]
+__all__ = ["JarvisJacPlugin", "ProgramModelTeacher", "answer", "keep_first", "task_for_call"]
 
 log = logging.getLogger(__name__)
-hookimpl = pluggy.HookimplMarker("jac")
+# jaclang's own marker and manager (the same names in 0.10 and 0.16); a .jac module, so untyped.
+_runtime: Any = importlib.import_module("jaclang.jac0core.runtime")
 
 _CALL: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
     "jarvis_jac_call", default=None
@@ -46,15 +52,54 @@ _DYNAMIC: dict[tuple[str, str], SchemaTask] = {}
 OFF = {"0", "off", "false", "no"}
 
 
+def _first_marker() -> tuple[Callable[[Any], Any], bool]:
+    """The hookimpl marker that makes ours the first implementation asked, and whether the
+    plugin manager orders it (pluggy's ``tryfirst``) or this module must."""
+    try:
+        return _runtime.hookimpl(tryfirst=True), True  # pluggy (jaclang 0.10)
+    except TypeError:  # jaclang's own manager: a bare marker, no options
+        return _runtime.hookimpl, False
+
+
+_FIRST, _ORDERED_BY_MANAGER = _first_marker()
+
+
 class JarvisJacPlugin:
-    """The pluggy plugin jaclang loads from our ``jac`` entry point."""
+    """The plugin jaclang loads from our ``jac`` entry point."""
 
     @staticmethod
-    @hookimpl(tryfirst=True)
+    @_FIRST
     def call_llm(model: Any, mt_run: Any) -> Any:
         if not wanted(mt_run):
             return None  # byLLM's own implementation answers
         return answer(model, mt_run)
+
+
+def keep_first(hook_name: str = "call_llm") -> bool:
+    """Without ``tryfirst`` (jaclang's own manager asks the last-registered implementation
+    first): after every registration on the hook, move ours back to the end of its list, so
+    byLLM answers only the calls we hand back, whichever entry point loads first."""
+    caller: Any = getattr(_runtime.plugin_manager.hook, hook_name, None)
+    add = getattr(caller, "_add_hookimpl", None)
+    if add is None or not isinstance(getattr(caller, "_hookimpls", None), list):
+        log.warning("jaclang's plugin manager is not one JARVIS knows: byLLM may answer first")
+        return False
+    if getattr(add, "jarvis_keeps_first", False):
+        return True
+
+    def add_keeping_ours_last(impl: Any) -> None:
+        add(impl)
+        impls = caller._hookimpls
+        ours = [i for i in impls if getattr(i, "plugin", None) is JarvisJacPlugin]
+        impls[:] = [i for i in impls if getattr(i, "plugin", None) is not JarvisJacPlugin] + ours
+
+    add_keeping_ours_last.jarvis_keeps_first = True  # type: ignore[attr-defined]
+    caller._add_hookimpl = add_keeping_ours_last
+    return True
+
+
+if not _ORDERED_BY_MANAGER:
+    keep_first()
 
 
 def wanted(mt_run: Any) -> bool:

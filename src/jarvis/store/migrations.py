@@ -53,19 +53,54 @@ def m003_task_origin(conn: sa.Connection) -> None:
     )
 
 
+def m004_shadows(conn: sa.Connection) -> None:
+    """Shadow checks: live student answers compared with the teacher's (drift)."""
+    schema.shadows.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_training_bookkeeping", m002_training_bookkeeping),
     ("m003_task_origin", m003_task_origin),
+    ("m004_shadows", m004_shadows),
 ]
 
 
+# pg_advisory_xact_lock's key for migrations: any constant of our own ("JARVISMG").
+_MIGRATION_LOCK = 0x4A41525649534D47
+
+
+def _lock(conn: sa.Connection) -> None:
+    """Make processes that migrate the same database at once take turns, until this
+    transaction ends, and create the table of applied migrations if it is missing.
+
+    Without the lock, two processes starting together would both find a migration missing
+    and both apply it (a duplicate table or column, then a duplicate record).
+    """
+    if conn.dialect.name == "postgresql":  # no table lock is portable; this one is PG's
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+    sm = schema.schema_migrations
+    conn.execute(sa.schema.CreateTable(sm, if_not_exists=True))
+    # SQLite: a write, even of no row, takes the database's one write lock (waiting for it up
+    # to busy_timeout) and opens the transaction, which now holds it. PostgreSQL: a no-op.
+    conn.execute(sa.update(sm).where(sm.c.name == "").values(applied_at=0.0))
+
+
 def migrate(engine: sa.Engine) -> list[str]:
-    """Apply every migration not yet recorded; return the names applied now."""
-    schema.metadata.create_all(engine, tables=[schema.schema_migrations])
+    """Apply every migration not yet recorded; return the names applied now.
+
+    Safe when several processes open a new database at the same moment: each migration's
+    transaction starts with :func:`_lock`, so exactly one of them applies it.
+    """
+    with engine.connect() as conn:  # the usual case, without taking any lock
+        if sa.inspect(conn).has_table(schema.schema_migrations.name):
+            recorded = set(conn.execute(sa.select(schema.schema_migrations.c.name)).scalars())
+            if all(name in recorded for name, _ in MIGRATIONS):
+                return []
     applied_now: list[str] = []
     for name, step in MIGRATIONS:
         with engine.begin() as conn:
+            _lock(conn)
             done = conn.execute(
                 sa.select(schema.schema_migrations.c.name).where(
                     schema.schema_migrations.c.name == name

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from jarvis.store import schema
+from jarvis.store.locks import lock_task
 
 ACTIVE_STATES = ("queued", "running")
 
@@ -25,7 +26,9 @@ class Runs:
         """Queue a run for ``task`` unless one is already queued or running (then None).
 
         One ``INSERT … SELECT … WHERE NOT EXISTS`` statement, so two processes queueing at
-        the same moment (the worker and ``jarvis train``) cannot both succeed on SQLite.
+        the same moment (the worker and ``jarvis train``) cannot both succeed: SQLite runs
+        one writer at a time, and on PostgreSQL the task's row is locked first, so the second
+        statement runs after the first committed and sees its run.
         """
         r = schema.training_runs
         busy = sa.exists().where(r.c.task == task, r.c.status.in_(ACTIVE_STATES))
@@ -38,8 +41,10 @@ class Runs:
             sa.literal(reason),
         ).where(~busy)
         columns = ["task", "status", "created_at", "params_json", "progress_json", "reason"]
+        insert = sa.insert(r).from_select(columns, row)
         with self.engine.begin() as conn:
-            result = conn.execute(sa.insert(r).from_select(columns, row))
+            lock_task(conn, task)
+            result = conn.execute(insert.execution_options(preserve_rowcount=True))
             if result.rowcount != 1:
                 return None
             run_id = conn.execute(

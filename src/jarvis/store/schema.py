@@ -136,3 +136,17 @@ events = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_events_task_id", "task", "id"),
 )
+
+shadows = sa.Table(  # m004: a student answer checked against the teacher in the background
+    "shadows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.String(128), nullable=False),
+    sa.Column("call_id", sa.Integer, nullable=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("agreement", sa.Float, nullable=True),  # None: the teacher gave no valid answer
+    sa.Column("metric", sa.String(32), nullable=False),  # "fields" | "chrF"
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_shadows_task_version_id", "task", "version", "id"),
+)

@@ -24,6 +24,7 @@ from jarvis.store import schema
 from jarvis.store.insights import Insights
 from jarvis.store.migrations import migrate
 from jarvis.store.runs import Runs
+from jarvis.store.shadows import Shadows
 from jarvis.store.versions import Versions
 
 
@@ -132,11 +133,13 @@ def _loads(text: str | None) -> Any:
 
 def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    # WAL: readers never block the writer; NORMAL: a commit survives a process crash
-    # (kill -9) without an fsync per call; busy_timeout: concurrent writers wait, not fail.
+    # busy_timeout: concurrent writers wait, not fail (first: switching a new database to
+    # WAL takes a lock too, when several processes open it at once); WAL: readers never
+    # block the writer; NORMAL: a commit survives a process crash (kill -9) without an fsync
+    # per call.
+    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -157,6 +160,7 @@ class Store:
         self.versions = Versions(self.engine)
         self.runs = Runs(self.engine)
         self.insights = Insights(self.engine)
+        self.shadows = Shadows(self.engine)
         if create:
             self.migrate()
 
@@ -173,12 +177,20 @@ class Store:
         return self.engine.begin()
 
     def _insert_ignore(self, table: sa.Table) -> Any:
-        """INSERT that skips rows violating a unique constraint (portable upsert-nothing)."""
+        """INSERT that skips rows violating a unique constraint (portable upsert-nothing).
+
+        Its ``rowcount`` is the number of rows really inserted, executemany included
+        (SQLAlchemy keeps an INSERT's rowcount only when asked to: on PostgreSQL it is -1
+        otherwise).
+        """
+        stmt: sa.Insert
         if self.engine.dialect.name == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        if self.engine.dialect.name == "sqlite":
-            return sqlite.insert(table).on_conflict_do_nothing()
-        return sa.insert(table).prefix_with("IGNORE")
+            stmt = postgresql.insert(table).on_conflict_do_nothing()
+        elif self.engine.dialect.name == "sqlite":
+            stmt = sqlite.insert(table).on_conflict_do_nothing()
+        else:
+            stmt = sa.insert(table).prefix_with("IGNORE")
+        return stmt.execution_options(preserve_rowcount=True)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -332,22 +344,17 @@ class Store:
             with self._begin() as conn:
                 for task, examples in by_task.items():
                     rows = [_example_row(task, ex, None, now) for ex in examples]
-                    before = self._count_examples(conn, task)
+                    added = 0
                     for start in range(0, len(rows), 500):
-                        conn.execute(
+                        # The rows really inserted, not a count before and after: another
+                        # process may add examples of this task at the same time.
+                        added += conn.execute(
                             self._insert_ignore(schema.examples), rows[start : start + 500]
-                        )
-                    added = self._count_examples(conn, task) - before
+                        ).rowcount
                     results[task] = ImportResult(added=added, duplicates=len(rows) - added)
         except (SQLAlchemyError, TypeError, ValueError) as exc:  # Type/ValueError: not JSON
             raise StoreError(f"cannot add examples: {exc}") from exc
         return results
-
-    @staticmethod
-    def _count_examples(conn: sa.Connection, task: str) -> int:
-        e = schema.examples
-        q = sa.select(sa.func.count()).select_from(e).where(e.c.task == task)
-        return int(conn.execute(q).scalar_one())
 
     def example_count(self, task: str, split: str | None = None) -> int:
         e = schema.examples

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from jarvis.errors import ConfigError, StoreError
 from jarvis.store import schema
+from jarvis.store.locks import lock_task
 
 _VERSION = re.compile(r"^v\d{4,6}$")
 
@@ -42,6 +43,7 @@ class Versions:
         v = schema.versions
         for _ in range(20):  # concurrent allocators: the unique constraint decides, retry
             with self.engine.begin() as conn:
+                lock_task(conn, task)  # PostgreSQL: allocators of one task take turns
                 names = conn.execute(sa.select(v.c.name).where(v.c.task == task)).scalars()
                 numbers = [int(n[1:]) for n in names if _VERSION.match(n)]
                 name = f"v{max(numbers, default=0) + 1:04d}"
@@ -94,6 +96,10 @@ class Versions:
         v, t = schema.versions, schema.tasks
         try:
             with self.engine.begin() as conn:
+                # PostgreSQL: concurrent promotions of one task take turns, or two of them
+                # could each retire the versions active before either committed, and leave
+                # both of theirs active.
+                lock_task(conn, task)
                 row = conn.execute(
                     sa.select(v.c.status).where(v.c.task == task, v.c.name == name)
                 ).first()
@@ -119,6 +125,7 @@ class Versions:
         """Retire the active version and re-activate the one promoted before it (or none)."""
         v, t = schema.versions, schema.tasks
         with self.engine.begin() as conn:
+            lock_task(conn, task)
             current = conn.execute(sa.select(t.c.active_version).where(t.c.name == task)).scalar()
             if current is None:
                 raise ConfigError(f"task {task!r} has no active version to roll back")

@@ -4,7 +4,11 @@
 * cumulative retraining: ``retrain_every`` new training examples since the last run started
   (the new run trains on all of them, old and new);
 * drift: the student's recent fallback rate exceeds ``fallback_limit`` over a full window of
-  ``fallback_window`` student calls since the last run.
+  ``fallback_window`` student calls since the last run, or its live agreement with the
+  teacher (shadow checks, :mod:`jarvis.shadow`) falls below ``shadow_floor``.
+
+And when a version should be rolled back (:func:`rollback_due`): its live agreement is below
+its predecessor's by more than ``shadow_rollback_margin``.
 
 A failed run is not retried at once: only after more data arrives or a cool-down.
 """
@@ -63,5 +67,50 @@ def training_due(
             f"fallback rate {fallbacks / calls:.0%} > {limit:.0%} "
             f"over the last {calls} student calls",
             n_train,
+        )
+    active = store.versions.active(task)
+    if active is not None:
+        live = _live(store, settings, task, active, since=last["started_at"] or 0.0)
+        floor = float(settings.for_task(task, "shadow_floor"))
+        if live is not None and live[1] < floor:
+            return Due(
+                task,
+                f"live agreement with the teacher {live[1]:.0%} < {floor:.0%} "
+                f"over the last {live[0]} shadow checks",
+                n_train,
+            )
+    return None
+
+
+def _live(
+    store: Store, settings: Settings, task: str, version: str, since: float = 0.0
+) -> tuple[int, float] | None:
+    """(checks, mean agreement) of ``version``'s recent shadow checks, if there are enough."""
+    window = int(settings.for_task(task, "shadow_window"))
+    found = store.shadows.agreements(task, version, window, since)
+    if len(found) < int(settings.for_task(task, "shadow_min")):
+        return None
+    return len(found), sum(found) / len(found)
+
+
+def rollback_due(store: Store, settings: Settings, task: str) -> str | None:
+    """Why the active version should give way to the one it replaced, or None."""
+    active = store.versions.active(task)
+    if active is None:
+        return None
+    card = (store.versions.get(task, active) or {}).get("card") or {}
+    parent = card.get("parent")
+    if not parent:
+        return None
+    mine = _live(store, settings, task, active)
+    theirs = _live(store, settings, task, parent)
+    if mine is None or theirs is None:
+        return None
+    margin = float(settings.for_task(task, "shadow_rollback_margin"))
+    if mine[1] < theirs[1] - margin:
+        return (
+            f"{active} agrees with the teacher on live traffic {mine[1]:.0%} of the time "
+            f"({mine[0]} shadow checks), {parent} did {theirs[1]:.0%} ({theirs[0]}): "
+            f"worse by more than {margin:.0%}"
         )
     return None

@@ -75,8 +75,22 @@ class Worker:
             if pid_alive(run["pid"]):
                 continue
             self.store.fail_run(run["id"], "interrupted: the training process died")
+            if run.get("version"):
+                self._discard_staging(run["task"], run["version"])
             failed.append(run["id"])
         return failed
+
+    def _discard_staging(self, task: str, version: str) -> None:
+        """Remove what a killed job staged for ``version`` (hidden, never published)."""
+        from jarvis.registry import discard, version_dir
+
+        try:
+            folder = version_dir(self.settings.models_dir, task, version).parent
+        except ConfigError:
+            return
+        for staged in folder.glob(f".{version}-*"):
+            log.info("removing %s, staged by an interrupted run", staged)
+            discard(staged)
 
     def enqueue_due(self) -> list[int]:
         """Queue a run for every task whose policy says it is due."""
@@ -145,9 +159,35 @@ class Worker:
             run.get("error"),
         )
 
+    def roll_back_worse(self) -> list[str]:
+        """Roll back every active version that does worse than its predecessor on live
+        traffic (shadow checks); return the tasks rolled back. The reason is an event."""
+        from jarvis.registry import Registry
+        from jarvis.training.policy import rollback_due
+
+        rolled = []
+        for name in self.store.task_names():
+            reason = rollback_due(self.store, self.settings, name)
+            if reason is None:
+                continue
+            active = self.store.versions.active(name)
+            previous = Registry(self.store, self.settings.models_dir).rollback(name)
+            self.store.add_event(
+                "auto_rollback",
+                f"{name}: {active} rolled back to {previous or 'the teacher'}: {reason}",
+                task=name,
+                version=active,
+                restored=previous,
+            )
+            log.warning("rolled back %s %s: %s", name, active, reason)
+            rolled.append(name)
+        return rolled
+
     def step(self) -> JobOutcome | None:
-        """Recover, queue what is due, and run the oldest queued job (if no job is running)."""
+        """Recover, roll back what does worse live, queue what is due, and run the oldest
+        queued job (if no job is running)."""
         self.recover()
+        self.roll_back_worse()
         self.enqueue_due()
         if self.busy():
             return None

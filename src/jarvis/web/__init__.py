@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
+if TYPE_CHECKING:  # the serve extra brings FastAPI; `jarvis.web.views` must not need it
+    from fastapi import FastAPI
 
 __all__ = ["mount"]
 
 
 def mount(app: FastAPI) -> None:
     """Add the pages, their JSON API and the packaged static assets to ``app``."""
+    from fastapi.staticfiles import StaticFiles
+
     from jarvis.web import api, pages
 
     static = resources.files("jarvis.web").joinpath("static")

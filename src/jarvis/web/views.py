@@ -52,7 +52,18 @@ def task_row(rt: Jarvis, stats: dict[str, Any]) -> dict[str, Any]:
         "teacher_calls_saved": saved,
         "cost_saved_usd": round(cost, 6),
         "run": _run(running[0]) if running else None,
+        "live_agreement": _live_agreement(rt, name, stats["active_version"]),
     }
+
+
+def _live_agreement(rt: Jarvis, task: str, version: str | None) -> float | None:
+    """Mean agreement of the active version's recent shadow checks (None without any)."""
+    if version is None:
+        return None
+    found = rt.store.shadows.agreements(
+        task, version, int(rt.settings.for_task(task, "shadow_window"))
+    )
+    return round(sum(found) / len(found), 4) if found else None
 
 
 ACTIVE = ("queued", "running")
@@ -128,6 +139,7 @@ def task_detail(rt: Jarvis, task: Task[Any]) -> dict[str, Any]:
         "output": getattr(task.output_type, "__name__", str(task.output_type)),
         "growth": rt.store.insights.example_growth(task.name),
         "series": rt.store.insights.call_series(task.name),
+        "shadow": rt.store.shadows.summary(task.name),
         "runs": [_run(r) for r in rt.store.runs.recent(task.name, limit=10)],
         "versions": versions,
         "events": rt.store.insights.events(task.name, limit=20),

@@ -21,6 +21,7 @@
       card("active version", t.active_version || "none", t.active_version ? "served by the student" : "the teacher answers"),
       card("p50 latency", `${fmt.ms(t.latency_p50_ms.student)} / ${fmt.ms(t.latency_p50_ms.teacher)}`, "student / teacher"),
       card("teacher calls saved", fmt.num(t.teacher_calls_saved), `${fmt.usd(t.cost_saved_usd)} saved`),
+      card("live agreement", fmt.pct(t.live_agreement), "active version vs teacher (shadow)"),
     );
   }
 
@@ -39,6 +40,26 @@
     ];
     document.getElementById("share").replaceChildren(
       lineChart(share, { yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%`, xFormat: fmt.time, empty: "no calls yet" }),
+    );
+  }
+
+  const PALETTE = ["#4fa3e0", "#9b7fe0", "#5cb85c", "#e0a84f", "#e06c75"];
+
+  function renderShadow(shadow, rate) {
+    const box = document.getElementById("shadow");
+    if (!shadow.points.length) {
+      box.replaceChildren(h("p", { class: "muted" }, `No shadow checks yet. Set JARVIS_SHADOW_RATE (e.g. 0.05) to send a sample of the student's answers to the teacher too.`));
+      return;
+    }
+    const versions = Object.keys(shadow.by_version);
+    const series = versions.map((v, i) => ({
+      name: `${v} (mean ${fmt.pct(shadow.by_version[v].mean)}, n=${shadow.by_version[v].n})`,
+      color: PALETTE[i % PALETTE.length],
+      points: shadow.points.filter((p) => p.version === v).map((p) => [p.t, p.agreement]),
+    }));
+    box.replaceChildren(
+      lineChart(series, { yMax: 1, legend: true, yFormat: (v) => `${Math.round(v * 100)}%`, xFormat: fmt.time }),
+      h("p", { class: "muted" }, `${shadow.metric === "fields" ? "Share of answer fields equal to the teacher's" : "chrF against the teacher's answer"}, per call checked.`),
     );
   }
 
@@ -183,6 +204,7 @@
       if (!token.hidden && !token.value) token.value = localStorage.getItem(TOKEN_KEY) || "";
       renderCards(d.task);
       renderCharts(d);
+      renderShadow(d.shadow);
       renderRuns(d.runs);
       renderVersions(d.versions, admin);
       document.getElementById("rollback").disabled = !d.task.active_version;
