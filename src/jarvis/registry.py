@@ -21,6 +21,8 @@ from jarvis.tasks import check_task_name
 
 ADAPTER = "adapter"
 CARD = "card.json"
+WEIGHTS = "adapter_model.safetensors"
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 
 
 def version_dir(models_dir: Path, task: str, version: str) -> Path:
@@ -77,6 +79,31 @@ def adapter_path(models_dir: Path, task: str, version: str) -> Path:
     return path
 
 
+def check_adapter(path: Path, name: str) -> None:
+    """Refuse an adapter whose files are unreadable: its config must be a JSON object and its
+    weights (when present) must start with a readable safetensors header. Cheap: nothing is
+    loaded, only the config and the header are read."""
+    try:
+        config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"version {name}: adapter_config.json is unreadable: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"version {name}: adapter_config.json is not a JSON object")
+    weights = path / WEIGHTS
+    if not weights.exists():
+        return
+    try:
+        with weights.open("rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if not 2 <= size <= _MAX_HEADER:
+                raise ValueError(f"header length {size} is impossible")
+            header = json.loads(fh.read(size).decode("utf-8"))
+            if not isinstance(header, dict):
+                raise ValueError("the header is not a JSON object")
+    except (OSError, ValueError) as exc:  # ValueError: also bad UTF-8 and bad JSON
+        raise ConfigError(f"version {name}: {WEIGHTS} is unreadable: {exc}") from exc
+
+
 class Registry:
     """Versions of every task: files on disk plus their state in the store."""
 
@@ -91,7 +118,8 @@ class Registry:
         return self.store.versions.active(task)
 
     def promote(self, task: str, version: str) -> None:
-        adapter_path(self.models_dir, task, version)  # refuse a version with no adapter
+        # refuse a version with no adapter, or one whose files cannot be loaded
+        check_adapter(adapter_path(self.models_dir, task, version), f"{task}/{version}")
         self.store.versions.promote(task, version)
         self.store.add_event(
             "promoted", f"{task} {version} is now active", task=task, version=version

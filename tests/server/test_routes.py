@@ -40,6 +40,7 @@ def test_a_typed_call_returns_the_cli_envelope(api: TestClient) -> None:
         "valid",
         "reason",
         "latency_ms",
+        "call_id",
     }
     assert envelope["valid"] and envelope["source"] == "teacher"
     assert envelope["output"]["difficulty"] == 3

@@ -76,6 +76,7 @@ def test_a_job_trains_gates_publishes_and_promotes(home: Path, tiny_base: Path) 
     assert card["gate"]["candidate"]["examples"] == 3
     assert card["gate"]["verdict"]["promote"] is True
     assert card["parent"] is None
+    assert card["serving"] == {"vllm_problems": []}  # vLLM's LoRA loader would accept it
     assert run["progress"]["phase"] == "done"
 
 

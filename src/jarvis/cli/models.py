@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,6 +59,14 @@ def _follow(rt: Jarvis, run_id: int) -> dict[str, Any]:
             else:
                 bar.update(job, info=escape(str(p.get("phase", run.get("status", "")))))
     return rt.store.runs.get(run_id) or {}
+
+
+class ExportFormat(StrEnum):
+    """What ``export-model`` writes."""
+
+    hf = "hf"
+    gguf = "gguf"
+    vllm = "vllm"
 
 
 def register(app: typer.Typer) -> None:
@@ -272,15 +281,94 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         task: Annotated[str, typer.Argument(help="Task name.")],
         version: Annotated[str, typer.Argument(help="Version, e.g. v0002.")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write.")],
+        output: Annotated[
+            Path | None,
+            typer.Option(
+                "--output", "-o", help="Directory (hf, vllm) or .gguf file (gguf) to write."
+            ),
+        ] = None,
+        fmt: Annotated[
+            ExportFormat,
+            typer.Option(
+                "--format",
+                help="hf: merged Hugging Face model directory; gguf: one merged GGUF for "
+                "llama.cpp / Ollama; vllm: check the adapter against vLLM's LoRA loader and "
+                "print the `vllm serve` command (with -o: copy the adapter there too).",
+            ),
+        ] = ExportFormat.hf,
     ) -> None:
-        """Write a merged full model (base + adapter) as a Hugging Face directory."""
+        """Write a merged full model (base + adapter), or check the adapter for vLLM."""
+        rt = runtime(ctx)
+        if fmt is ExportFormat.vllm:
+            _export_vllm(rt, task, version, output)
+            return
+        if output is None:
+            raise JarvisError(f"--format {fmt.value} needs --output")
+        if fmt is ExportFormat.gguf:
+            _export_gguf(rt, task, version, output)
+            return
         from jarvis.training.student import load_version_model
 
-        rt = runtime(ctx)
         if output.exists() and any(output.iterdir()):
             raise JarvisError(f"{output} exists and is not empty")
         model, tokenizer = load_version_model(rt.settings, task, version)
         model.merge_and_unload().save_pretrained(output, safe_serialization=True)
         tokenizer.save_pretrained(output)
         out.print(f"wrote the merged model of {task} {version} to {output}", markup=False)
+
+
+def _export_gguf(rt: Jarvis, task: str, version: str, output: Path) -> None:
+    from jarvis.registry import adapter_path
+    from jarvis.serving.gguf_merge import merge_adapter
+    from jarvis.training.base_model import resolve_base, serving_gguf
+
+    if output.exists():
+        raise JarvisError(f"{output} exists")
+    adapter = adapter_path(rt.settings.models_dir, task, version)
+    gguf = serving_gguf(rt.settings.base_model, rt.settings.home)
+    if gguf is None:
+        raise JarvisError(
+            f"the base model {rt.settings.base_model!r} has no GGUF form here; "
+            "use --format hf (and llama.cpp's convert_hf_to_gguf.py)"
+        )
+    base = resolve_base(rt.settings.base_model, rt.settings.home)
+    merge_adapter(adapter, base.path, gguf, output, name=f"{task} {version}")
+    out.print(f"wrote {task} {version} merged into {gguf.name} to {output}", markup=False)
+
+
+def _export_vllm(rt: Jarvis, task: str, version: str, output: Path | None) -> None:
+    import json
+    import shutil
+
+    from jarvis.registry import WEIGHTS, adapter_path
+    from jarvis.serving.vllm_check import vllm_max_lora_rank, vllm_problems
+    from jarvis.training.base_model import resolve_base
+
+    adapter = adapter_path(rt.settings.models_dir, task, version)
+    try:
+        rank = json.loads((adapter / "adapter_config.json").read_text()).get("r")
+    except (OSError, ValueError):
+        rank = None
+    max_rank = (vllm_max_lora_rank(rank) if isinstance(rank, int) and rank > 0 else None) or 16
+    problems = vllm_problems(adapter, max_rank)
+    if problems:
+        for problem in problems:
+            out.print(f"  {problem}", markup=False)
+        raise JarvisError(f"vLLM would not load {task} {version} ({len(problems)} problems)")
+    if output is not None:
+        if output.exists() and any(output.iterdir()):
+            raise JarvisError(f"{output} exists and is not empty")
+        output.mkdir(parents=True, exist_ok=True)
+        for name in ("adapter_config.json", WEIGHTS):
+            shutil.copyfile(adapter / name, output / name)
+        adapter = output.resolve()
+    base = resolve_base(rt.settings.base_model, rt.settings.home)
+    out.print(
+        f"{task} {version}: vLLM's LoRA loader accepts this adapter; serve it with", markup=False
+    )
+    out.print(
+        f"vllm serve {base.path} --enable-lora --max-lora-rank {max_rank} "
+        f"--lora-modules {task}={adapter}",
+        markup=False,
+        soft_wrap=True,
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jarvis.runtime import Jarvis
@@ -132,6 +133,15 @@ def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
         return error_response(
             exc.status, exc.message, param=exc.param, code=exc.code, headers=headers
         )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # routing's own errors (no such route: 404, wrong method: 405) in the same shape
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no route {request.method} {request.url.path}"
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, message, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -162,12 +163,13 @@ class Engine:
             assert isinstance(lm, LlamaCppLM)
             if adapter is not None and adapter.name not in self._loaded:
                 target = adapter.path.parent / GGUF_ADAPTER
-                if not target.is_file():
-                    base = resolve_base(self.settings.base_model, self.settings.home)
-                    gguf = serving_gguf(self.settings.base_model, self.settings.home)
-                    assert gguf is not None
-                    convert_adapter(adapter.path, base.path, gguf, target)
-                lm.load_adapter(adapter.name, target)
+                with _loading(adapter):
+                    if not target.is_file():
+                        base = resolve_base(self.settings.base_model, self.settings.home)
+                        gguf = serving_gguf(self.settings.base_model, self.settings.home)
+                        assert gguf is not None
+                        convert_adapter(adapter.path, base.path, gguf, target)
+                    lm.load_adapter(adapter.name, target)
                 self._loaded.add(adapter.name)
             lm.use_adapter(adapter.name if adapter else None)
             return
@@ -179,14 +181,19 @@ class Engine:
         if adapter.name not in self._loaded and not _has_adapter(lm.model, adapter.name):
             from peft import PeftModel
 
-            if hasattr(lm.model, "load_adapter") and hasattr(lm.model, "peft_config"):
-                lm.model.load_adapter(str(adapter.path), adapter_name=adapter.name)
-            else:
-                lm.set_model(
-                    PeftModel.from_pretrained(
-                        lm.model, str(adapter.path), adapter_name=adapter.name
+            with _loading(adapter):
+                # read the files before PEFT touches the model: a PEFT load that fails after
+                # injecting its layers leaves the base model half-wrapped, and every later
+                # adapter would fail to load too
+                _check_readable(adapter.path)
+                if hasattr(lm.model, "load_adapter") and hasattr(lm.model, "peft_config"):
+                    lm.model.load_adapter(str(adapter.path), adapter_name=adapter.name)
+                else:
+                    lm.set_model(
+                        PeftModel.from_pretrained(
+                            lm.model, str(adapter.path), adapter_name=adapter.name
+                        )
                     )
-                )
             lm.model.eval()
         self._loaded.add(adapter.name)
         lm.model.set_adapter(adapter.name)
@@ -342,6 +349,34 @@ class Engine:
             steer=steer,
             on_tokens=on_tokens,
         )
+
+
+@contextmanager
+def _loading(adapter: Adapter) -> Iterator[None]:
+    """Any failure to load an adapter's files (a corrupt safetensors file raises the library's
+    own error type) is a :class:`BackendError` naming the adapter: the router falls back."""
+    try:
+        yield
+    except BackendError:
+        raise
+    except Exception as exc:
+        raise BackendError(
+            f"cannot load adapter {adapter.name} from {adapter.path}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _check_readable(path: Path) -> None:
+    """Raise unless the adapter's config parses and its weights load (a LoRA is a few MB)."""
+    import json
+
+    json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    weights = path / "adapter_model.safetensors"
+    if weights.is_file():
+        from safetensors.torch import load_file
+
+        load_file(str(weights))
+    elif not (path / "adapter_model.bin").is_file():
+        raise FileNotFoundError(f"no adapter weights in {path}")
 
 
 def _has_adapter(model: Any, name: str) -> bool:

@@ -16,13 +16,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from jarvis.errors import JarvisError
 
-__all__ = ["convert_adapter", "gguf_architecture"]
+__all__ = ["convert_adapter", "gguf_architecture", "lora_tensors"]
 
 _PERMUTED = {"llama": ("q_proj", "k_proj")}  # architectures whose q/k rows llama.cpp permutes
 
@@ -45,8 +44,10 @@ def _permute(rows: np.ndarray, heads: int) -> np.ndarray:
     return rows.reshape(heads, 2, shape[0] // heads // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
 
 
-def convert_adapter(adapter_dir: Path, base_dir: Path, base_gguf: Path, out: Path) -> Path:
-    """Write ``out`` (GGUF LoRA) from a PEFT adapter directory; atomic."""
+def lora_tensors(adapter_dir: Path, base_dir: Path, arch_name: str) -> dict[str, np.ndarray]:
+    """The adapter's A and B matrices under llama.cpp's names (``blk.0.attn_q.weight.lora_a``),
+    float32, with the rotary permutation already applied to the B of q/k projections.
+    ``arch_name`` is the base GGUF's ``general.architecture``."""
     import gguf
     from safetensors import safe_open
 
@@ -54,7 +55,6 @@ def convert_adapter(adapter_dir: Path, base_dir: Path, base_gguf: Path, out: Pat
     if config.get("use_dora") or config.get("use_rslora"):
         raise ConversionError("DoRA / rsLoRA adapters have no llama.cpp form here")
     base_config = json.loads((base_dir / "config.json").read_text())
-    arch_name = gguf_architecture(base_gguf)
     arch = next((a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch_name), None)
     if arch is None:
         raise ConversionError(f"unknown GGUF architecture {arch_name!r}")
@@ -63,7 +63,7 @@ def convert_adapter(adapter_dir: Path, base_dir: Path, base_gguf: Path, out: Pat
     kv_heads = int(base_config.get("num_key_value_heads") or heads)
     permuted = _PERMUTED.get(arch_name, ())
 
-    tensors: dict[str, Any] = {}
+    tensors: dict[str, np.ndarray] = {}
     with safe_open(str(adapter_dir / "adapter_model.safetensors"), "np") as fh:
         for key in fh.keys():  # noqa: SIM118 (safe_open is not a dict)
             if ".lora_A." not in key and ".lora_B." not in key:
@@ -77,6 +77,16 @@ def convert_adapter(adapter_dir: Path, base_dir: Path, base_gguf: Path, out: Pat
             if kind.startswith("B") and module.endswith(permuted):
                 value = _permute(value, heads if module.endswith("q_proj") else kv_heads)
             tensors[f"{name}.weight.lora_{kind[0].lower()}"] = value
+    return tensors
+
+
+def convert_adapter(adapter_dir: Path, base_dir: Path, base_gguf: Path, out: Path) -> Path:
+    """Write ``out`` (GGUF LoRA) from a PEFT adapter directory; atomic."""
+    import gguf
+
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    arch_name = gguf_architecture(base_gguf)
+    tensors = lora_tensors(adapter_dir, base_dir, arch_name)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}-", dir=out.parent)

@@ -2,13 +2,15 @@
 
 Uses the official ``openai`` SDK, which retries connection errors, 429 and 5xx with
 exponential backoff (``max_retries``). Failures become a :class:`TeacherError` that names the
-endpoint, the model and the cause; the teacher never invents an answer.
+endpoint, the model and the cause, and how many HTTP tries were made over how long (so the
+retries show in the attempt's reason in the store); the teacher never invents an answer.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import openai
@@ -38,13 +40,18 @@ class OpenAITeacher:
         self.model = model
         self.response_format = response_format
         self._lock = threading.Lock()
+        self._tries = threading.local()  # HTTP requests of the current call, in this thread
         self._client = openai.OpenAI(
             base_url=self.base_url,
             # Local servers (vLLM, llama.cpp, Ollama) accept any key; the SDK requires one.
             api_key=api_key or "not-needed",
             timeout=timeout_s,
             max_retries=max_retries,
+            http_client=openai.DefaultHttpxClient(event_hooks={"request": [self._count_try]}),
         )
+
+    def _count_try(self, _request: object) -> None:
+        self._tries.n = getattr(self._tries, "n", 0) + 1
 
     @property
     def name(self) -> str:
@@ -73,6 +80,8 @@ class OpenAITeacher:
         fmt = self._response_format(request)
         if fmt is not None:
             kwargs["response_format"] = fmt
+        self._tries.n = 0
+        started = time.monotonic()
         try:
             try:
                 response = self._client.chat.completions.create(**kwargs)
@@ -87,17 +96,23 @@ class OpenAITeacher:
                 kwargs.pop("response_format")
                 response = self._client.chat.completions.create(**kwargs)
         except openai.APITimeoutError as exc:
-            raise TeacherError(f"teacher {self.name}: timed out ({exc})") from exc
-        except openai.APIConnectionError as exc:
             raise TeacherError(
-                f"teacher {self.name}: cannot connect ({exc.__cause__ or exc})"
+                f"teacher {self.name}: timed out ({exc}){self._tried(started)}"
+            ) from exc
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise TeacherError(
+                f"teacher {self.name}: cannot connect ({cause}){self._tried(started)}"
             ) from exc
         except openai.APIStatusError as exc:
             raise TeacherError(
                 f"teacher {self.name}: HTTP {exc.status_code}: {_short(exc.message)}"
+                f"{self._tried(started)}"
             ) from exc
         except openai.OpenAIError as exc:
-            raise TeacherError(f"teacher {self.name}: {exc}") from exc
+            raise TeacherError(f"teacher {self.name}: {exc}{self._tried(started)}") from exc
+        if getattr(self._tries, "n", 1) > 1:
+            log.warning("%s answered%s", self.name, self._tried(started))
         if not response.choices:
             raise TeacherError(f"teacher {self.name}: the response has no choices")
         choice = response.choices[0]
@@ -110,6 +125,13 @@ class OpenAITeacher:
             tokens_out=usage.completion_tokens if usage else None,
             finished=_finished(choice.finish_reason),
         )
+
+    def _tried(self, started: float) -> str:
+        """The SDK's retries and backoff, for a message: " (after N tries in S s)"."""
+        tries = getattr(self._tries, "n", 0)
+        if tries <= 1:
+            return ""
+        return f" (after {tries} tries in {time.monotonic() - started:.2f} s)"
 
 
 def _finished(reason: str | None) -> bool | None:

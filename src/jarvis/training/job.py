@@ -26,6 +26,7 @@ from jarvis.errors import ConfigError, JarvisError
 from jarvis.registry import ADAPTER, Registry, adapter_path, discard, publish, staging_dir
 from jarvis.runtime import Jarvis
 from jarvis.serving.engine import Adapter, Engine
+from jarvis.serving.vllm_check import vllm_problems
 from jarvis.tasks import Task
 from jarvis.training.base_model import resolve_base
 from jarvis.training.dataset import IGNORE, tokenize_rows
@@ -205,6 +206,7 @@ def run(run_id: int, settings: Settings) -> int:
                 "verdict": verdict.as_dict(),
             },
             "run_id": run_id,
+            "serving": {"vllm_problems": vllm_problems(staging / ADAPTER)},
         }
         publish(staging, settings.models_dir, task.name, version, card)
         staging = None

@@ -40,7 +40,15 @@ def pid_alive(pid: int | None) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         return done == 0
     except ChildProcessError:
-        return True
+        pass
+    # Someone else's zombie (a job whose worker was killed with it, not yet reaped by init,
+    # or never, in a container whose PID 1 does not reap) is dead too.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill(0)
+    return state not in (b"Z", b"X")
 
 
 @dataclass
