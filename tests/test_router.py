@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import jarvis
+from envelope import ENVELOPE_KEYS
 from jarvis import (
     AllAttemptsFailed,
     BackendError,
@@ -379,17 +380,7 @@ def test_the_envelope_has_exactly_the_documented_keys(runtime: Jarvis) -> None:
     result = runtime.call(create_next_level, LEVEL_INPUTS)
 
     envelope = result.envelope()
-    assert set(envelope) == {
-        "output",
-        "source",
-        "version",
-        "attempts",
-        "fallback",
-        "valid",
-        "reason",
-        "latency_ms",
-        "call_id",
-    }
+    assert set(envelope) == ENVELOPE_KEYS
     assert envelope["call_id"] == runtime.store.recent_calls(limit=1)[0]["id"]
     assert envelope["output"] == level_1().model_dump()
     assert (envelope["source"], envelope["attempts"], envelope["valid"]) == ("teacher", 1, True)

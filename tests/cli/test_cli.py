@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from envelope import ENVELOPE_KEYS
 from jarvis.cli import app
 from jarvis.rpg import Level, Map, Position, Wall, oracle_level, oracle_map
 
@@ -29,17 +30,6 @@ STATUS_KEYS = {
     "examples_heldout",
     "threshold",
     "active_version",
-}
-ENVELOPE_KEYS = {
-    "output",
-    "source",
-    "version",
-    "attempts",
-    "fallback",
-    "valid",
-    "reason",
-    "latency_ms",
-    "call_id",
 }
 
 

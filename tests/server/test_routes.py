@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from envelope import ENVELOPE_KEYS
 from jarvis import Jarvis, Settings
 from jarvis.server import create_app
 from jarvis.server.app import Admission
@@ -31,17 +32,7 @@ def test_a_typed_call_returns_the_cli_envelope(api: TestClient) -> None:
     response = api.post("/v1/tasks/create_next_level/call", json={"input": LEVEL_INPUT})
     assert response.status_code == 200
     envelope = response.json()
-    assert set(envelope) == {
-        "output",
-        "source",
-        "version",
-        "attempts",
-        "fallback",
-        "valid",
-        "reason",
-        "latency_ms",
-        "call_id",
-    }
+    assert set(envelope) == ENVELOPE_KEYS
     assert envelope["valid"] and envelope["source"] == "teacher"
     assert envelope["output"]["difficulty"] == 3
 
