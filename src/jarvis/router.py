@@ -146,6 +146,16 @@ class Router:
         self.max_tokens = max_tokens
         self.default_heldout_share = default_heldout_share
 
+    def example(
+        self, task: Task[Any], input_json: Any, output_json: Any, origin: str = "teacher"
+    ) -> ExampleRecord:
+        """A valid teacher answer as a training example, in its train/held-out split."""
+        share = task.heldout_share
+        if share is None:
+            share = self.default_heldout_share
+        split = split_for(task.name, input_json, share)
+        return ExampleRecord(input=input_json, output=output_json, split=split, origin=origin)
+
     def teacher(self, task: Task[Any]) -> Backend:
         backend: Backend = self._teacher_for(task)
         return backend
@@ -267,11 +277,7 @@ class Router:
         input_json = task.dump_inputs(inputs)
         example = None
         if valid and last.source == "teacher":
-            share = task.heldout_share
-            if share is None:
-                share = self.default_heldout_share
-            split = split_for(task.name, input_json, share)
-            example = ExampleRecord(input=input_json, output=output_json, split=split)
+            example = self.example(task, input_json, output_json)
         latency = (time.perf_counter() - started) * 1000
         record = CallRecord(
             task=task.name,

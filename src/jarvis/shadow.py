@@ -20,8 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from jarvis.backends import GenerationRequest
-from jarvis.split import split_for
-from jarvis.store.store import ExampleRecord
 
 if TYPE_CHECKING:
     from jarvis.config import Settings
@@ -103,11 +101,7 @@ class ShadowChecker:
             score, metric = agreement(task, student_json, teacher_json)
             store.shadows.record(task.name, version, round(score, 4), metric, call_id=call_id)
             input_json = task.dump_inputs(request.inputs)
-            share = task.heldout_share
-            split = split_for(
-                task.name, input_json, router.default_heldout_share if share is None else share
-            )
-            example = ExampleRecord(input_json, teacher_json, split, origin="shadow")
+            example = router.example(task, input_json, teacher_json, origin="shadow")
             store.add_examples(task.name, [example])
         except Exception as exc:  # a shadow must never hurt serving: record and go on
             log.warning("shadow check of %s failed: %s", task.name, exc)

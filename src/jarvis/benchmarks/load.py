@@ -106,18 +106,16 @@ def _free_port() -> int:
 
 
 def _inputs(rng: random.Random, task: str) -> dict[str, Any]:
+    """A call's inputs as the game makes them, in the JSON form the API takes."""
     from jarvis.benchmarks.training import level_inputs, map_inputs
+    from jarvis.rpg.tasks import create_next_level, create_next_map
 
     if task == "create_next_level":
-        return level_inputs(rng)
-    return map_inputs(rng, rng.randint(1, 8))
+        return create_next_level.dump_inputs(level_inputs(rng))
+    return create_next_map.dump_inputs(map_inputs(rng, rng.randint(1, 8)))
 
 
-def _jsonable(inputs: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        json.dumps(inputs, default=lambda o: o.model_dump(mode="json"))
-    )
-    return data
+LOCK = threading.Lock()  # guards the shared request budget of the client threads
 
 
 def _client(url: str, deadline: float, seed: int, budget: list[int], log: ClientLog) -> None:
@@ -131,7 +129,7 @@ def _client(url: str, deadline: float, seed: int, budget: list[int], log: Client
                     return
                 budget[0] -= 1
             task = rng.choice(TASKS)
-            body = {"input": _jsonable(_inputs(rng, task))}
+            body = {"input": _inputs(rng, task)}
             started = time.perf_counter()
             try:
                 response = http.post(f"/v1/tasks/{task}/call", json=body)
@@ -147,9 +145,6 @@ def _client(url: str, deadline: float, seed: int, budget: list[int], log: Client
                 log.errors.append(f"invalid answer: {envelope.get('reason')}")
             log.latencies_ms.append(elapsed)
             log.call_ids.append(int(envelope["call_id"]))
-
-
-LOCK = threading.Lock()
 
 
 def _percentile(values: list[float], q: float) -> float | None:

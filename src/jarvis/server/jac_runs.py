@@ -233,12 +233,16 @@ class JacRunner:
         return out
 
     def program_source(self, program: str) -> str:
+        return self._program_path(program).read_text("utf-8", errors="replace")
+
+    def _program_path(self, program: str) -> Path:
+        """The file of a program id from :meth:`programs` (404 for any other id)."""
         path = self._program_paths().get(program)
         if path is None:
             raise ApiError(
                 404, f"no such program: {program[:120]!r}", param="program", code="unknown_program"
             )
-        return path.read_text("utf-8", errors="replace")
+        return path
 
     def upload(self, name: str, source: str) -> dict[str, Any]:
         """Store an uploaded program under its sanitised name (replacing one of that name)."""
@@ -276,11 +280,7 @@ class JacRunner:
 
     def start(self, program: str) -> JacRun:
         """Start ``jac run`` on ``program`` (an id from :meth:`programs`)."""
-        source = self._program_paths().get(program)
-        if source is None:
-            raise ApiError(
-                404, f"no such program: {program[:120]!r}", param="program", code="unknown_program"
-            )
+        source = self._program_path(program)
         jac = self.jac()
         if jac is None:
             raise ApiError(501, INSTALL_HINT, code="jac_not_installed")

@@ -19,6 +19,7 @@ from jarvis.tasks import Task
 
 __all__ = ["overview", "recent_calls", "task_detail", "task_row"]
 
+ACTIVE = ("queued", "running")  # a run that is not over
 RUN_FIELDS = ("id", "status", "reason", "created_at", "started_at", "finished_at", "version")
 
 
@@ -64,9 +65,6 @@ def _live_agreement(rt: Jarvis, task: str, version: str | None) -> float | None:
         task, version, int(rt.settings.for_task(task, "shadow_window"))
     )
     return round(sum(found) / len(found), 4) if found else None
-
-
-ACTIVE = ("queued", "running")
 
 
 def _run(run: dict[str, Any]) -> dict[str, Any]:
