@@ -7,6 +7,7 @@ again a PostgreSQL database (``test_x[sqlite]``, ``test_x[postgresql]``).
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from jarvis.rpg import Level, create_next_level, create_next_map, oracle_level
 from jarvis.split import split_for
 from jarvis.store import AttemptRecord, CallRecord, ExampleRecord, schema
 from jarvis.store.migrations import MIGRATIONS
-from jarvis.store.store import _redact
+from jarvis.store.store import _redact, _switch_to_wal
 
 if TYPE_CHECKING:
     from scripted import ScriptedStudent
@@ -157,6 +158,41 @@ def test_sqlite_runs_in_wal_mode(store: Store) -> None:
         foreign_keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
     assert str(mode).lower() == "wal"
     assert foreign_keys == 1
+
+
+class _LockedCursor:
+    """A cursor whose first ``locked`` executions fail the way SQLite fails a WAL switch
+    that another process is making at the same moment."""
+
+    def __init__(self, locked: int, error: str = "database is locked") -> None:
+        self.locked = locked
+        self.error = error
+        self.executed = 0
+
+    def execute(self, sql: str) -> None:
+        self.executed += 1
+        if self.executed <= self.locked:
+            raise sqlite3.OperationalError(self.error)
+
+
+def test_switching_to_wal_waits_out_another_process_switching_it() -> None:
+    # SQLite reports this lock at once, without its busy handler: the store has to retry.
+    cursor = _LockedCursor(locked=3)
+    _switch_to_wal(cursor, patience_s=5)
+    assert cursor.executed == 4
+
+
+def test_switching_to_wal_gives_up_after_its_patience() -> None:
+    cursor = _LockedCursor(locked=10**6)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _switch_to_wal(cursor, patience_s=0.05)
+
+
+def test_switching_to_wal_does_not_retry_other_errors() -> None:
+    cursor = _LockedCursor(locked=1, error="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _switch_to_wal(cursor, patience_s=5)
+    assert cursor.executed == 1
 
 
 # --- record_call: all or nothing ------------------------------------------------------------

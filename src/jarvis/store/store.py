@@ -8,6 +8,7 @@ example, or not at all.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -131,6 +132,24 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _switch_to_wal(cur: Any, *, patience_s: float = 10.0) -> None:
+    """``PRAGMA journal_mode=WAL`` with retries. Switching a brand-new database needs an
+    exclusive lock, and SQLite answers "database is locked" at once, without its busy
+    handler, when another process is doing the same switch (seen when several processes
+    open a new store together), so the wait is ours."""
+    deadline = time.monotonic() + patience_s
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # busy_timeout: concurrent writers wait, not fail (first: switching a new database to
@@ -138,7 +157,7 @@ def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
     # block the writer; NORMAL: a commit survives a process crash (kill -9) without an fsync
     # per call.
     cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
