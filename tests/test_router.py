@@ -29,6 +29,8 @@ from jarvis import (
 from jarvis.prompts import render_answer
 from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_level, oracle_map
 from jarvis.rpg.models import Position, Wall
+from jarvis.split import split_for
+from jarvis.store import ExampleRecord
 from jarvis.teachers import OracleTeacher
 from scripted import ScriptedStudent
 
@@ -423,3 +425,75 @@ def test_unknown_input_keys_given_as_data_are_rejected(runtime: Jarvis, store: S
     with pytest.raises(TaskError, match="extra"):
         runtime.call(create_next_level, {**LEVEL_INPUTS, "extra": 1})
     assert store.recent_calls() == []
+
+
+# -- recurring inputs: what the program sends again and again is learned -------------------
+
+
+def held_out_level_inputs(share: float = 0.15) -> dict[str, Any]:
+    """A create_next_level input whose hash puts it in the held-out split."""
+    for difficulty in range(1, 500):
+        inputs = {"last_levels": [], "difficulty": difficulty}
+        if split_for("create_next_level", inputs, share) == "heldout":
+            return inputs
+    raise AssertionError("no held-out input found")
+
+
+def examples_of(store: Store, inputs: Mapping[str, Any]) -> list[tuple[str, int]]:
+    rows = store.iter_examples("create_next_level")
+    return [(e["split"], e["seen"]) for e in rows if e["input"] == inputs]
+
+
+def test_a_held_out_input_the_teacher_answers_again_and_again_moves_to_training(
+    store: Store,
+) -> None:
+    inputs = held_out_level_inputs()
+    router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=3)
+
+    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    assert examples_of(store, inputs) == [("heldout", 2)]  # one example, seen twice
+
+    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    assert examples_of(store, inputs) == [("train", 3)]  # recurring: now learned
+    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    assert examples_of(store, inputs) == [("train", 4)]  # and it never goes back
+    assert len(store.recent_calls(limit=10)) == 4  # every call still logged
+
+
+def test_a_new_answer_to_an_input_that_moved_is_training_data_too(store: Store) -> None:
+    inputs = held_out_level_inputs()
+    level = oracle_level([], inputs["difficulty"], random.Random(0))
+    answers = [render_answer(create_next_level, level)] * 3 + [
+        render_answer(create_next_level, level.model_copy(update={"time": level.time + 60}))
+    ]
+    teacher = RecordingTeacher(answers=answers)
+    router = jarvis.Router(store, lambda task: teacher, recurring_to_train=3)
+    for _ in range(4):
+        router.call(create_next_level, create_next_level.load_inputs(inputs))
+
+    # never held out beside its own input in training: the gate would be measuring recall
+    assert examples_of(store, inputs) == [("train", 3), ("train", 1)]
+
+
+def test_recurring_to_train_zero_keeps_the_split_a_pure_function_of_the_input(
+    store: Store,
+) -> None:
+    inputs = held_out_level_inputs()
+    router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=0)
+    for _ in range(5):
+        router.call(create_next_level, create_next_level.load_inputs(inputs))
+    assert examples_of(store, inputs) == [("heldout", 5)]
+
+
+def test_imported_duplicates_do_not_count_as_traffic(store: Store) -> None:
+    inputs = held_out_level_inputs()
+    router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=2)
+    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    [stored] = [e for e in store.iter_examples("create_next_level") if e["input"] == inputs]
+    again = ExampleRecord(input=inputs, output=stored["output"], split="heldout", origin="import")
+    for _ in range(3):
+        assert store.add_examples("create_next_level", [again]).duplicates == 1
+    assert examples_of(store, inputs) == [("heldout", 1)]
+    # the rule travels on the router's example records only
+    assert router.example(create_next_level, inputs, stored["output"]).train_after_seen == 2

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from jarvis.errors import ConfigError
+from jarvis.split import RECURRING_TO_TRAIN
 
 
 def _default_home() -> Path:
@@ -82,6 +83,11 @@ class Settings(BaseSettings):
     # Per-task defaults (a task may override them, and so may `task_settings`)
     threshold: int = Field(default=200, ge=1, description="Training examples before 1st training.")
     heldout_share: float = Field(default=0.15, ge=0.0, lt=1.0)
+    recurring_to_train: int = Field(
+        default=RECURRING_TO_TRAIN,
+        ge=0,
+        description="A held-out input answered this often by the teacher moves to training.",
+    )
     retrain_every: int = Field(
         default=200, ge=1, description="Retrain after this many new training examples."
     )

@@ -32,7 +32,7 @@ from jarvis.backends import (
 )
 from jarvis.errors import AllAttemptsFailed, BackendError, TeacherError
 from jarvis.prompts import render_messages, retry_feedback
-from jarvis.split import split_for
+from jarvis.split import RECURRING_TO_TRAIN, split_for
 from jarvis.store import AttemptRecord, CallRecord, ExampleRecord, Store, TaskInfo
 from jarvis.tasks import Task
 from jarvis.validate import Verdict, validate_answer
@@ -135,6 +135,7 @@ class Router:
         teacher_attempts: int = 2,
         max_tokens: int | None = None,
         default_heldout_share: float = 0.15,
+        recurring_to_train: int = RECURRING_TO_TRAIN,
         shadow: ShadowChecker | None = None,
     ) -> None:
         self.store = store
@@ -145,6 +146,7 @@ class Router:
         self.teacher_attempts = teacher_attempts
         self.max_tokens = max_tokens
         self.default_heldout_share = default_heldout_share
+        self.recurring_to_train = recurring_to_train
 
     def example(
         self, task: Task[Any], input_json: Any, output_json: Any, origin: str = "teacher"
@@ -154,7 +156,13 @@ class Router:
         if share is None:
             share = self.default_heldout_share
         split = split_for(task.name, input_json, share)
-        return ExampleRecord(input=input_json, output=output_json, split=split, origin=origin)
+        return ExampleRecord(
+            input=input_json,
+            output=output_json,
+            split=split,
+            origin=origin,
+            train_after_seen=self.recurring_to_train,
+        )
 
     def teacher(self, task: Task[Any]) -> Backend:
         backend: Backend = self._teacher_for(task)

@@ -65,6 +65,7 @@ class Jarvis:
             teacher_attempts=s.teacher_attempts,
             max_tokens=s.max_tokens,
             default_heldout_share=s.heldout_share,
+            recurring_to_train=s.recurring_to_train,
             shadow=ShadowChecker(s),
         )
         self.tasks: dict[str, Task[Any]] = {}

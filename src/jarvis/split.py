@@ -1,8 +1,17 @@
 """Deterministic train / held-out split.
 
-An example's split is a pure function of its task and its input, so the same input always
-lands on the same side (however often the teacher is asked) and held-out examples are never
-trained on, across every retraining.
+An example's split is a function of its task and its input, so the same input always lands
+on the same side however often the teacher is asked, and held-out examples are never trained
+on, across every retraining.
+
+With one exception, in one direction: an input the program sends again and again (the
+teacher answered it :data:`RECURRING_TO_TRAIN` times) moves from held-out to training. Such an
+input is the traffic that matters most, and is often one of few: every new game of the RPG
+asks for level 1 with no previous levels, the same call each time, so it is a single example,
+and had its hash put it in held-out, the student would never learn how games start. A move is
+only ever held-out → train, so no version is gated on examples it was trained on (the held-out
+set of later gates is a subset of earlier ones); the held-out set measures the unseen tail.
+Repeats also weigh more in training (:func:`jarvis.training.dataset.traffic_weighted`).
 """
 
 from __future__ import annotations
@@ -12,6 +21,9 @@ import json
 from typing import Any, Literal
 
 Split = Literal["train", "heldout"]
+
+RECURRING_TO_TRAIN = 3
+"""Teacher answers to one held-out input after which it moves to training (0: never)."""
 
 
 def canonical_json(value: Any) -> str:

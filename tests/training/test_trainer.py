@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from jarvis.rpg import create_next_level, oracle_level
-from jarvis.training.dataset import IGNORE, length_batches, tokenize_example
+from jarvis.training.dataset import (
+    IGNORE,
+    TokenizedExample,
+    length_batches,
+    repeats_for,
+    tokenize_example,
+    traffic_weighted,
+)
 from jarvis.training.trainer import TrainConfig, load_for_training, train
 
 
@@ -51,6 +58,15 @@ def test_length_batches_respect_the_token_budget(tiny_base: Path) -> None:
     for batch in batches:
         assert len(batch) <= 8
         assert max(len(e) for e in batch) * len(batch) <= 400 or len(batch) == 1
+
+
+def test_recurring_examples_weigh_more_but_never_drown_the_rest() -> None:
+    assert [repeats_for(seen) for seen in (0, 1, 2, 3, 4, 7, 8, 100)] == [1, 1, 2, 2, 3, 3, 4, 4]
+    once = TokenizedExample([1, 2], [IGNORE, 2], example_id=1)
+    often = TokenizedExample([3, 4], [IGNORE, 4], example_id=2)
+    unstored = TokenizedExample([5, 6], [IGNORE, 6], example_id=None)
+    weighted = traffic_weighted([once, often, unstored], {1: 1, 2: 100})
+    assert [ex.example_id for ex in weighted] == [1, 2, 2, 2, 2, None]
 
 
 def test_loss_goes_down_and_the_adapter_is_a_peft_adapter(tiny_base: Path, tmp_path: Path) -> None:

@@ -164,7 +164,8 @@ def register(app: typer.Typer) -> None:
 
         demo = Demo(rt, train=tasks, on_level=on_level)
         try:
-            say(f"\n[bold]1. the teacher answers[/] until {', '.join(tasks)} reach the threshold")
+            verb = "reaches" if len(tasks) == 1 else "reach"
+            say(f"\n[bold]1. the teacher answers[/] until {', '.join(tasks)} {verb} the threshold")
             warm = demo.warm_up()
             say(f"   {warm.levels} levels in {warm.seconds:.1f} s")
             say("\n[bold]2. training[/] (LoRA on CPU, in its own process), gate, promotion")

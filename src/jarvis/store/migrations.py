@@ -58,11 +58,18 @@ def m004_shadows(conn: sa.Connection) -> None:
     schema.shadows.create(conn, checkfirst=True)
 
 
+def m005_examples_seen(conn: sa.Connection) -> None:
+    """How often the teacher gave each example: recurring inputs move to training and
+    weigh more in it (see :mod:`jarvis.split`)."""
+    _add_column(conn, "examples", sa.Column("seen", sa.Integer, nullable=False, server_default="1"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_training_bookkeeping", m002_training_bookkeeping),
     ("m003_task_origin", m003_task_origin),
     ("m004_shadows", m004_shadows),
+    ("m005_examples_seen", m005_examples_seen),
 ]
 
 

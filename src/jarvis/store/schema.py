@@ -90,6 +90,8 @@ examples = sa.Table(
     sa.Column("input_hash", sa.String(64), nullable=False),
     sa.Column("output_hash", sa.String(64), nullable=False),
     sa.Column("split", sa.String(8), nullable=False),  # "train" | "heldout"
+    # m005: how many teacher calls gave this very example (1 + the duplicates not stored)
+    sa.Column("seen", sa.Integer, nullable=False, server_default="1"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("task", "input_hash", "output_hash", name="uq_examples_content"),
     sa.Index("ix_examples_task_split", "task", "split", "id"),

@@ -40,9 +40,7 @@ class Shadows:
                 )
             )
 
-    def agreements(
-        self, task: str, version: str, limit: int, since: float = 0.0
-    ) -> list[float]:
+    def agreements(self, task: str, version: str, limit: int, since: float = 0.0) -> list[float]:
         """The last ``limit`` agreements of ``version`` since ``since`` (teacher failures
         left out)."""
         s = schema.shadows.c

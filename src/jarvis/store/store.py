@@ -70,6 +70,9 @@ class ExampleRecord:
     output: Any
     split: str
     origin: str = "teacher"
+    train_after_seen: int = 0
+    """A held-out input the teacher has answered this many times moves to training (0: never;
+    see :mod:`jarvis.split`)."""
 
 
 @dataclass(slots=True)
@@ -318,13 +321,42 @@ class Store:
                         [_attempt_row(call_id, a) for a in rec.attempts],
                     )
                 if rec.example is not None:
-                    conn.execute(
-                        self._insert_ignore(schema.examples),
-                        [_example_row(rec.task, rec.example, call_id, rec.created_at)],
-                    )
+                    self._log_example(conn, rec.task, rec.example, call_id, rec.created_at)
         except (SQLAlchemyError, TypeError, ValueError) as exc:  # Type/ValueError: not JSON
             raise StoreError(f"cannot log call of task {rec.task!r}: {exc}") from exc
         return int(call_id)
+
+    def _log_example(
+        self, conn: sa.Connection, task: str, ex: ExampleRecord, call_id: int, now: float
+    ) -> None:
+        """Store a teacher call's example once; a repeat only counts as seen again, and an
+        input seen often enough leaves the held-out set for training, all its answers with it
+        (held-out → train only: no version is ever gated on what it was trained on)."""
+        e = schema.examples.c
+        row = _example_row(task, ex, call_id, now)
+        same_input = (e.task == task) & (e.input_hash == row["input_hash"])
+        if ex.split == "heldout" and ex.train_after_seen > 0:
+            moved = conn.execute(
+                sa.select(e.id).where(same_input, e.split == "train").limit(1)
+            ).first()
+            if moved is not None:  # a new answer to an input that has already moved
+                row["split"] = "train"
+        if conn.execute(self._insert_ignore(schema.examples), [row]).rowcount:
+            return
+        conn.execute(
+            sa.update(schema.examples)
+            .where(same_input, e.output_hash == row["output_hash"])
+            .values(seen=e.seen + 1)
+        )
+        if row["split"] != "heldout" or ex.train_after_seen <= 0:
+            return
+        seen = conn.execute(sa.select(sa.func.sum(e.seen)).where(same_input)).scalar_one()
+        if seen >= ex.train_after_seen:
+            conn.execute(
+                sa.update(schema.examples)
+                .where(same_input, e.split == "heldout")
+                .values(split="train")
+            )
 
     def recent_calls(self, task: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         c = schema.calls.c

@@ -75,6 +75,27 @@ def tokenize_rows(
     return kept, too_long
 
 
+MAX_REPEATS = 4
+
+
+def repeats_for(seen: int) -> int:
+    """Copies of an example in training: 1 + log2 of how often the teacher gave it, at most
+    :data:`MAX_REPEATS`. A call the program makes a hundred times (the first level of every
+    game) weighs four, not a hundred: it matters more than a one-off, without drowning it."""
+    return min(max(seen, 1).bit_length(), MAX_REPEATS)
+
+
+def traffic_weighted(
+    examples: Sequence[TokenizedExample], seen_by_id: dict[int, int]
+) -> list[TokenizedExample]:
+    """``examples``, each repeated :func:`repeats_for` its ``seen`` count (by example id)."""
+    weighted: list[TokenizedExample] = []
+    for ex in examples:
+        seen = seen_by_id.get(ex.example_id, 1) if ex.example_id is not None else 1
+        weighted.extend([ex] * repeats_for(seen))
+    return weighted
+
+
 def length_batches(
     examples: Sequence[TokenizedExample],
     tokens_per_batch: int,

@@ -29,7 +29,7 @@ from jarvis.serving.engine import Adapter, Engine
 from jarvis.serving.vllm_check import vllm_problems
 from jarvis.tasks import Task
 from jarvis.training.base_model import resolve_base
-from jarvis.training.dataset import IGNORE, tokenize_rows
+from jarvis.training.dataset import IGNORE, tokenize_rows, traffic_weighted
 from jarvis.training.gate import GateReport, decide, evaluate
 from jarvis.training.generate import answer_cap, engine_answerer
 from jarvis.training.trainer import Progress, TrainConfig, load_for_training, train
@@ -116,8 +116,10 @@ def run(run_id: int, settings: Settings) -> int:
         model, tokenizer = load_for_training(base.path, cfg)
 
         rows = list(store.iter_examples(task.name, "train"))
-        examples, too_long = tokenize_rows(tokenizer, task, rows, cfg.max_length)
-        say("training", examples=len(examples), skipped_too_long=too_long)
+        distinct, too_long = tokenize_rows(tokenizer, task, rows, cfg.max_length)
+        # recurring calls weigh more (see jarvis.split): what the program sends most
+        examples = traffic_weighted(distinct, {r["id"]: r.get("seen", 1) for r in rows})
+        say("training", examples=len(distinct), rows=len(examples), skipped_too_long=too_long)
 
         losses: list[float] = []  # the whole curve, so the dashboard can draw it live
 
@@ -176,7 +178,8 @@ def run(run_id: int, settings: Settings) -> int:
             "created_at": time.time(),
             "base_model": base.info,
             "train": {
-                "examples": len(examples),
+                "examples": len(distinct),
+                "rows": len(examples),  # with repeats of recurring examples
                 "skipped_too_long": too_long,
                 # the longest answer trained on, in tokens: serving caps generation near it
                 "max_answer_tokens": max(

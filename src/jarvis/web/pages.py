@@ -38,9 +38,7 @@ def _template(name: str) -> Template:
 def render(page: str, title: str, **data: str) -> HTMLResponse:
     """``templates/<page>.html`` inside the layout; ``data`` becomes ``data-*`` on <main>."""
     attrs = " ".join(f'data-{k}="{html.escape(v, quote=True)}"' for k, v in data.items())
-    body = _template(f"{page}.html").substitute(
-        {k: html.escape(v) for k, v in data.items()}
-    )
+    body = _template(f"{page}.html").substitute({k: html.escape(v) for k, v in data.items()})
     document = _template("layout.html").substitute(
         title=html.escape(title), page=page, attrs=attrs, body=body, version=__version__
     )
