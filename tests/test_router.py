@@ -27,9 +27,10 @@ from jarvis import (
     TeacherError,
 )
 from jarvis.prompts import render_answer
+from jarvis.router import task_info
 from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_level, oracle_map
 from jarvis.rpg.models import Position, Wall
-from jarvis.split import split_for
+from jarvis.split import KEEP_HELDOUT, split_for
 from jarvis.store import ExampleRecord
 from jarvis.teachers import OracleTeacher
 from scripted import ScriptedStudent
@@ -439,6 +440,16 @@ def held_out_level_inputs(share: float = 0.15) -> dict[str, Any]:
     raise AssertionError("no held-out input found")
 
 
+def seed_heldout(store: Store, n: int = KEEP_HELDOUT) -> None:
+    """``n`` held-out examples of other inputs: what a gate needs, so a move may happen."""
+    store.ensure_task(task_info(create_next_level))
+    others = [
+        ExampleRecord(input={"seed": i}, output={"level": i}, split="heldout", origin="import")
+        for i in range(n)
+    ]
+    store.add_examples("create_next_level", others)
+
+
 def examples_of(store: Store, inputs: Mapping[str, Any]) -> list[tuple[str, int]]:
     rows = store.iter_examples("create_next_level")
     return [(e["split"], e["seen"]) for e in rows if e["input"] == inputs]
@@ -447,6 +458,7 @@ def examples_of(store: Store, inputs: Mapping[str, Any]) -> list[tuple[str, int]
 def test_a_held_out_input_the_teacher_answers_again_and_again_moves_to_training(
     store: Store,
 ) -> None:
+    seed_heldout(store)
     inputs = held_out_level_inputs()
     router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=3)
 
@@ -462,6 +474,7 @@ def test_a_held_out_input_the_teacher_answers_again_and_again_moves_to_training(
 
 
 def test_a_new_answer_to_an_input_that_moved_is_training_data_too(store: Store) -> None:
+    seed_heldout(store)
     inputs = held_out_level_inputs()
     level = oracle_level([], inputs["difficulty"], random.Random(0))
     answers = [render_answer(create_next_level, level)] * 3 + [
@@ -497,3 +510,16 @@ def test_imported_duplicates_do_not_count_as_traffic(store: Store) -> None:
     assert examples_of(store, inputs) == [("heldout", 1)]
     # the rule travels on the router's example records only
     assert router.example(create_next_level, inputs, stored["output"]).train_after_seen == 2
+
+
+def test_a_move_never_drains_the_held_out_set_the_gate_needs(store: Store) -> None:
+    seed_heldout(store, KEEP_HELDOUT - 1)
+    inputs = held_out_level_inputs()
+    router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=3)
+    for _ in range(4):
+        router.call(create_next_level, create_next_level.load_inputs(inputs))
+    assert examples_of(store, inputs) == [("heldout", 4)]  # it would leave too few
+
+    seed_heldout(store, KEEP_HELDOUT)  # one more held-out example arrives…
+    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    assert examples_of(store, inputs) == [("train", 5)]  # …and the next repeat moves it

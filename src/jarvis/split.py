@@ -10,7 +10,8 @@ input is the traffic that matters most, and is often one of few: every new game 
 asks for level 1 with no previous levels, the same call each time, so it is a single example,
 and had its hash put it in held-out, the student would never learn how games start. A move is
 only ever held-out → train, so no version is gated on examples it was trained on (the held-out
-set of later gates is a subset of earlier ones); the held-out set measures the unseen tail.
+set of later gates is a subset of earlier ones); the held-out set measures the unseen tail, and
+keeps at least :data:`KEEP_HELDOUT` examples.
 Repeats also weigh more in training (:func:`jarvis.training.dataset.traffic_weighted`).
 """
 
@@ -24,6 +25,11 @@ Split = Literal["train", "heldout"]
 
 RECURRING_TO_TRAIN = 3
 """Teacher answers to one held-out input after which it moves to training (0: never)."""
+
+KEEP_HELDOUT = 20
+"""A move never leaves a task with fewer held-out examples than this: a program whose calls all
+recur would otherwise drain its held-out set, and a gate with nothing to judge promotes
+nothing."""
 
 
 def canonical_json(value: Any) -> str:

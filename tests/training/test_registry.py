@@ -423,6 +423,7 @@ ALL_MIGRATIONS = [
     "m002_training_bookkeeping",
     "m003_task_origin",
     "m004_shadows",
+    "m005_examples_seen",
 ]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from jarvis.errors import StoreError
-from jarvis.split import canonical_json, content_hash
+from jarvis.split import KEEP_HELDOUT, canonical_json, content_hash
 from jarvis.store import schema
 from jarvis.store.insights import Insights
 from jarvis.store.migrations import migrate
@@ -331,7 +331,8 @@ class Store:
     ) -> None:
         """Store a teacher call's example once; a repeat only counts as seen again, and an
         input seen often enough leaves the held-out set for training, all its answers with it
-        (held-out → train only: no version is ever gated on what it was trained on)."""
+        (held-out → train only: no version is ever gated on what it was trained on), as long
+        as :data:`~jarvis.split.KEEP_HELDOUT` other held-out examples remain."""
         e = schema.examples.c
         row = _example_row(task, ex, call_id, now)
         same_input = (e.task == task) & (e.input_hash == row["input_hash"])
@@ -351,7 +352,14 @@ class Store:
         if row["split"] != "heldout" or ex.train_after_seen <= 0:
             return
         seen = conn.execute(sa.select(sa.func.sum(e.seen)).where(same_input)).scalar_one()
-        if seen >= ex.train_after_seen:
+        if seen < ex.train_after_seen:
+            return
+        others = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(schema.examples)
+            .where(e.task == task, e.split == "heldout", e.input_hash != row["input_hash"])
+        ).scalar_one()
+        if others >= KEEP_HELDOUT:  # else wait: a later repeat tries again
             conn.execute(
                 sa.update(schema.examples)
                 .where(same_input, e.split == "heldout")
