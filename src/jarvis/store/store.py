@@ -354,10 +354,13 @@ class Store:
         seen = conn.execute(sa.select(sa.func.sum(e.seen)).where(same_input)).scalar_one()
         if seen < ex.train_after_seen:
             return
-        others = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(schema.examples)
-            .where(e.task == task, e.split == "heldout", e.input_hash != row["input_hash"])
+        others = conn.execute(  # counted up to the floor only: a hot path, big tables
+            sa.select(sa.func.count()).select_from(
+                sa.select(e.id)
+                .where(e.task == task, e.split == "heldout", e.input_hash != row["input_hash"])
+                .limit(KEEP_HELDOUT)
+                .subquery()
+            )
         ).scalar_one()
         if others >= KEEP_HELDOUT:  # else wait: a later repeat tries again
             conn.execute(
