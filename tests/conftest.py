@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from jarvis import Jarvis, Settings, Store
-from jarvis.errors import BackendError
+from jarvis.core.errors import BackendError
+from jarvis.models.base import EMBEDDED
 from jarvis.registry import ADAPTER, publish, staging_dir
-from jarvis.training.base_model import EMBEDDED
 from pg import SKIP_ENV, Databases, NoPostgres, server
 from scripted import ScriptedStudent
 

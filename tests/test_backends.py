@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jarvis import GREEDY, BackendError, GenerationRequest, NoStudent, Sampling, retry_sampling
-from jarvis.prompts import render_messages
+from jarvis.core.prompts import render_messages
 from jarvis.rpg import create_next_level
 
 RETRIES = range(1, 5)

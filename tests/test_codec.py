@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 import jarvis
-from jarvis.codec import (
+from jarvis.core.codec import (
     CodecError,
     decode,
     encode,
@@ -18,7 +18,7 @@ from jarvis.codec import (
     student_answer,
     supports_positional,
 )
-from jarvis.prompts import render_answer
+from jarvis.core.prompts import render_answer
 from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_level, oracle_map
 
 

@@ -1,7 +1,7 @@
 """Prompts: what the teacher, the training data and the student all see, and reading it back.
 
 The user message keeps the original Jac/byLLM log format (task name, a blank line, one
-``name = repr(value)`` line per argument), so :mod:`jarvis.pyrepr` can read both our messages
+``name = repr(value)`` line per argument), so :mod:`jarvis.core.pyrepr` can read both our messages
 and the original system's logs back into inputs, without ever evaluating them.
 """
 
@@ -13,7 +13,7 @@ import random
 import pytest
 
 import jarvis
-from jarvis.prompts import (
+from jarvis.core.prompts import (
     JSON_RULE,
     TEXT_RULE,
     render_answer,
@@ -23,9 +23,9 @@ from jarvis.prompts import (
     training_conversation,
     user_message,
 )
-from jarvis.pyrepr import ReprError, parse_call_text, parse_value
+from jarvis.core.pyrepr import ReprError, parse_call_text, parse_value
+from jarvis.core.validate import validate_answer
 from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_map
-from jarvis.validate import validate_answer
 
 LEVEL_1 = Level(name=1, difficulty=1, time=300, width=10, height=10, num_wall=5, num_enemies=2)
 

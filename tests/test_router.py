@@ -26,12 +26,13 @@ from jarvis import (
     TaskError,
     TeacherError,
 )
-from jarvis.prompts import render_answer
-from jarvis.router import task_info
+from jarvis.core.prompts import render_answer
+from jarvis.core.split import KEEP_HELDOUT, split_for
+from jarvis.core.task_settings import TaskSettings
+from jarvis.routing.examples import Examples
 from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_level, oracle_map
 from jarvis.rpg.models import Position, Wall
-from jarvis.split import KEEP_HELDOUT, split_for
-from jarvis.store import ExampleRecord
+from jarvis.store import ExampleRecord, TaskInfo
 from jarvis.teachers import OracleTeacher
 from scripted import ScriptedStudent
 
@@ -75,6 +76,12 @@ def level_1() -> Level:
 
 def valid_level_json() -> str:
     return render_answer(create_next_level, level_1())
+
+
+def recurring(times: int) -> Examples:
+    """Examples whose held-out inputs move to training once the teacher answered them
+    ``times`` times (0: never)."""
+    return Examples(lambda task: TaskSettings(recurring_to_train=times))
 
 
 def stats_for(store: Store, task: str) -> Any:
@@ -442,7 +449,7 @@ def held_out_level_inputs(share: float = 0.15) -> dict[str, Any]:
 
 def seed_heldout(store: Store, n: int = KEEP_HELDOUT) -> None:
     """``n`` held-out examples of other inputs: what a gate needs, so a move may happen."""
-    store.ensure_task(task_info(create_next_level))
+    store.ensure_task(TaskInfo.of(create_next_level))
     others = [
         ExampleRecord(input={"seed": i}, output={"level": i}, split="heldout", origin="import")
         for i in range(n)
@@ -460,7 +467,7 @@ def test_a_held_out_input_the_teacher_answers_again_and_again_moves_to_training(
 ) -> None:
     seed_heldout(store)
     inputs = held_out_level_inputs()
-    router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=3)
+    router = jarvis.Router(store, lambda task: RecordingTeacher(), examples=recurring(3))
 
     router.call(create_next_level, create_next_level.load_inputs(inputs))
     router.call(create_next_level, create_next_level.load_inputs(inputs))
@@ -481,7 +488,7 @@ def test_a_new_answer_to_an_input_that_moved_is_training_data_too(store: Store) 
         render_answer(create_next_level, level.model_copy(update={"time": level.time + 60}))
     ]
     teacher = RecordingTeacher(answers=answers)
-    router = jarvis.Router(store, lambda task: teacher, recurring_to_train=3)
+    router = jarvis.Router(store, lambda task: teacher, examples=recurring(3))
     for _ in range(4):
         router.call(create_next_level, create_next_level.load_inputs(inputs))
 
@@ -493,7 +500,7 @@ def test_recurring_to_train_zero_keeps_the_split_a_pure_function_of_the_input(
     store: Store,
 ) -> None:
     inputs = held_out_level_inputs()
-    router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=0)
+    router = jarvis.Router(store, lambda task: RecordingTeacher(), examples=recurring(0))
     for _ in range(5):
         router.call(create_next_level, create_next_level.load_inputs(inputs))
     assert examples_of(store, inputs) == [("heldout", 5)]
@@ -501,7 +508,7 @@ def test_recurring_to_train_zero_keeps_the_split_a_pure_function_of_the_input(
 
 def test_imported_duplicates_do_not_count_as_traffic(store: Store) -> None:
     inputs = held_out_level_inputs()
-    router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=2)
+    router = jarvis.Router(store, lambda task: RecordingTeacher(), examples=recurring(2))
     router.call(create_next_level, create_next_level.load_inputs(inputs))
     [stored] = [e for e in store.iter_examples("create_next_level") if e["input"] == inputs]
     again = ExampleRecord(input=inputs, output=stored["output"], split="heldout", origin="import")
@@ -509,13 +516,13 @@ def test_imported_duplicates_do_not_count_as_traffic(store: Store) -> None:
         assert store.add_examples("create_next_level", [again]).duplicates == 1
     assert examples_of(store, inputs) == [("heldout", 1)]
     # the rule travels on the router's example records only
-    assert router.example(create_next_level, inputs, stored["output"]).train_after_seen == 2
+    assert router.examples.make(create_next_level, inputs, stored["output"]).train_after_seen == 2
 
 
 def test_a_move_never_drains_the_held_out_set_the_gate_needs(store: Store) -> None:
     seed_heldout(store, KEEP_HELDOUT - 1)
     inputs = held_out_level_inputs()
-    router = jarvis.Router(store, lambda task: RecordingTeacher(), recurring_to_train=3)
+    router = jarvis.Router(store, lambda task: RecordingTeacher(), examples=recurring(3))
     for _ in range(4):
         router.call(create_next_level, create_next_level.load_inputs(inputs))
     assert examples_of(store, inputs) == [("heldout", 4)]  # it would leave too few

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from jarvis import Jarvis, Settings
-from jarvis.errors import ConfigError
-from jarvis.schema_tasks import SchemaTask
+from jarvis.core.errors import ConfigError
+from jarvis.core.schema_tasks import SchemaTask
+from jarvis.core.validate import validate_answer
 from jarvis.store.store import TaskInfo
-from jarvis.validate import validate_answer
 
 VERDICT = {
     "type": "object",
@@ -53,7 +53,6 @@ def test_a_python_task_whose_code_is_missing_is_not_rebuilt(settings: Settings) 
 
 def test_the_worker_queues_a_schema_task_that_reached_its_threshold(settings: Settings) -> None:
     from jarvis.store.store import ExampleRecord
-    from jarvis.training.worker import Worker
 
     writer = Jarvis(settings)
     info = TaskInfo("review.judge", "typed", "Judge.", VERDICT, ["review"], 3, origin="schema")
@@ -63,6 +62,6 @@ def test_the_worker_queues_a_schema_task_that_reached_its_threshold(settings: Se
         for i in range(3)
     ]
     writer.store.add_examples("review.judge", examples)
-    worker = Worker(settings)  # a process that never ran the Jac program
+    worker = Jarvis(settings).worker()  # a process that never ran the Jac program
     [run_id] = worker.enqueue_due()
     assert (worker.store.runs.get(run_id) or {})["task"] == "review.judge"

@@ -9,7 +9,6 @@ import random
 from jarvis import Jarvis, Settings, Store
 from jarvis.rpg import create_next_level, oracle_level
 from jarvis.training.policy import rollback_due, training_due
-from jarvis.training.worker import Worker
 from scripted import ScriptedStudent
 
 INPUTS = {"last_levels": [], "difficulty": 1}
@@ -33,8 +32,8 @@ def test_a_sampled_student_answer_is_compared_with_the_teacher_in_the_background
     rt = shadowed(settings, store, student, rate=1.0)
     result = rt.call(create_next_level, INPUTS)
     assert result.source == "student" and result.output.time == 900  # the caller's answer
-    assert rt.router.shadow is not None
-    rt.router.shadow.drain()
+    assert rt.shadow is not None
+    rt.shadow.drain()
 
     [score] = store.shadows.agreements("create_next_level", "v0001", 10)
     assert score == round(6 / 7, 4)  # every field but `time` agrees
@@ -53,8 +52,8 @@ def test_no_shadow_checks_at_rate_zero(
     rt = shadowed(settings, store, student, rate=0.0)
     for _ in range(5):
         rt.call(create_next_level, INPUTS)
-    assert rt.router.shadow is not None
-    rt.router.shadow.drain()
+    assert rt.shadow is not None
+    rt.shadow.drain()
     assert store.shadows.agreements("create_next_level", "v0001", 10) == []
 
 
@@ -67,8 +66,8 @@ def test_a_failing_teacher_in_a_shadow_check_is_recorded_and_hurts_no_caller(
     settings.teacher_max_retries, settings.teacher_timeout_s = 0, 2.0
     result = rt.call(create_next_level, INPUTS)
     assert result.valid and result.source == "student"
-    assert rt.router.shadow is not None
-    rt.router.shadow.drain()
+    assert rt.shadow is not None
+    rt.shadow.drain()
     assert store.shadows.agreements("create_next_level", "v0001", 10) == []  # no score…
     assert store.shadows.summary("create_next_level")["points"] == []
     with store.engine.connect() as conn:  # …but the failure is on record
@@ -97,9 +96,11 @@ def test_falling_live_agreement_makes_the_task_due_for_training(
     store.runs.finish(run_id, "succeeded")
     _version(store, "v0001", None)
     _shadows(store, "v0001", 0.95, n=10)
-    assert training_due(store, settings, "create_next_level") is None  # too few checks yet
+    assert (
+        training_due(store, settings.for_task("create_next_level"), "create_next_level") is None
+    )  # too few checks yet
     _shadows(store, "v0001", 0.4, n=30)
-    due = training_due(store, settings, "create_next_level")
+    due = training_due(store, settings.for_task("create_next_level"), "create_next_level")
     assert due is not None and "live agreement with the teacher" in due.reason
 
 
@@ -111,12 +112,14 @@ def test_a_version_worse_than_its_predecessor_on_live_traffic_is_rolled_back(
     _shadows(store, "v0001", 0.95)
     _version(store, "v0002", "v0001")
     _shadows(store, "v0002", 0.90)
-    assert rollback_due(store, settings, "create_next_level") is None  # within the margin
+    assert (
+        rollback_due(store, settings.for_task("create_next_level"), "create_next_level") is None
+    )  # within the margin
     _shadows(store, "v0002", 0.50, n=50)
-    reason = rollback_due(store, settings, "create_next_level")
+    reason = rollback_due(store, settings.for_task("create_next_level"), "create_next_level")
     assert reason is not None and "v0001 did 95%" in reason
 
-    assert Worker(settings, runtime).roll_back_worse() == ["create_next_level"]
+    assert runtime.worker().roll_back_worse() == ["create_next_level"]
     assert store.versions.active("create_next_level") == "v0001"
     [event] = store.insights.events("create_next_level", limit=1)
     assert event["kind"] == "auto_rollback" and "v0002 rolled back to v0001" in event["message"]

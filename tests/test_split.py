@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from jarvis import Jarvis, Store
+from jarvis.core.split import canonical_json, content_hash, split_for
 from jarvis.rpg import create_next_level
-from jarvis.split import canonical_json, content_hash, split_for
 
 INPUTS = [{"level": {"name": i, "width": 10 + i % 7}, "difficulty": i % 5} for i in range(200)]
 

@@ -17,7 +17,7 @@ import pytest
 
 import jarvis
 from jarvis import Generation, GenerationRequest, Store, TaskError, TextRules, validate_answer
-from jarvis.freetext import find_loop
+from jarvis.core.freetext import find_loop
 from scripted import ScriptedStudent
 
 GOOD = (
@@ -238,7 +238,10 @@ def test_a_looping_student_is_retried_then_the_teacher_answers(store: Store) -> 
 def test_a_student_answer_cut_off_at_its_budget_falls_back(store: Store) -> None:
     student = ScriptedStudent(answers=[GOOD], finished=False)
     router = jarvis.Router(
-        store, lambda task: jarvis.OracleTeacher(seed=1), student=student, student_retries=0
+        store,
+        lambda task: jarvis.OracleTeacher(seed=1),
+        student=student,
+        config=jarvis.RouterConfig(student_retries=0),
     )
 
     result = router.call(summarize, {"text": "a long article"})

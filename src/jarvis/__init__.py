@@ -12,7 +12,7 @@ examples it produces train a student that takes over::
 
 from __future__ import annotations
 
-from jarvis.backends import (
+from jarvis.core.backends import (
     GREEDY,
     Backend,
     Generation,
@@ -22,25 +22,28 @@ from jarvis.backends import (
     StudentBackend,
     retry_sampling,
 )
-from jarvis.config import Settings
-from jarvis.errors import (
+from jarvis.core.errors import (
     AllAttemptsFailed,
     BackendError,
     ConfigError,
+    ConflictError,
     ImportFileError,
     JarvisError,
     StoreError,
     TaskError,
     TeacherError,
 )
-from jarvis.freetext import TextRules
-from jarvis.prompts import ChatMessage, render_answer, render_messages
-from jarvis.router import Attempt, CallResult, Router
-from jarvis.runtime import Jarvis, get_default, set_default, using
+from jarvis.core.events import Events, FellBack, StudentAnswered
+from jarvis.core.freetext import TextRules
+from jarvis.core.prompts import ChatMessage, render_answer, render_messages
+from jarvis.core.results import Attempt, CallResult
+from jarvis.core.task_settings import TaskSettings
+from jarvis.core.tasks import Task, task
+from jarvis.core.validate import Verdict, validate_answer, validate_output
+from jarvis.routing.router import Router, RouterConfig
+from jarvis.runtime import Jarvis, Settings, get_default, set_default, using
 from jarvis.store import Store
-from jarvis.tasks import Task, task
 from jarvis.teachers import OpenAITeacher, OracleTeacher
-from jarvis.validate import Verdict, validate_answer, validate_output
 
 __version__ = "0.1.0"
 
@@ -53,6 +56,9 @@ __all__ = [
     "CallResult",
     "ChatMessage",
     "ConfigError",
+    "ConflictError",
+    "Events",
+    "FellBack",
     "Generation",
     "GenerationRequest",
     "ImportFileError",
@@ -62,13 +68,16 @@ __all__ = [
     "OpenAITeacher",
     "OracleTeacher",
     "Router",
+    "RouterConfig",
     "Sampling",
     "Settings",
     "Store",
     "StoreError",
+    "StudentAnswered",
     "StudentBackend",
     "Task",
     "TaskError",
+    "TaskSettings",
     "TeacherError",
     "TextRules",
     "Verdict",

@@ -8,21 +8,38 @@ lives in the store (one transaction), so promotion and rollback are atomic too.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvis.errors import ConfigError
+from jarvis.core.errors import ConfigError
+from jarvis.core.tasks import check_task_name
 from jarvis.store import Store
 from jarvis.store.versions import check_version_name
-from jarvis.tasks import check_task_name
+
+log = logging.getLogger(__name__)
 
 ADAPTER = "adapter"
 CARD = "card.json"
 WEIGHTS = "adapter_model.safetensors"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+
+
+@dataclass(frozen=True, slots=True)
+class Adapter:
+    """A PEFT adapter directory and the name it is loaded under (``task@version``)."""
+
+    name: str
+    path: Path
+
+
+def adapter_name(task: str, version: str) -> str:
+    """The one name a version's adapter goes by, in the engine and in model names."""
+    return f"{task}@{version}"
 
 
 def version_dir(models_dir: Path, task: str, version: str) -> Path:
@@ -110,6 +127,23 @@ class Registry:
     def __init__(self, store: Store, models_dir: Path) -> None:
         self.store = store
         self.models_dir = models_dir
+
+    def adapter(self, task: str, version: str) -> Adapter:
+        """The adapter of ``task``'s ``version`` (its directory must hold one)."""
+        return Adapter(adapter_name(task, version), adapter_path(self.models_dir, task, version))
+
+    def card(self, task: str, version: str) -> dict[str, Any]:
+        return read_card(self.models_dir, task, version)
+
+    def discard_staged(self, task: str, version: str) -> None:
+        """Remove what an interrupted run staged for ``version`` (hidden, never published)."""
+        try:
+            folder = version_dir(self.models_dir, task, version).parent
+        except ConfigError:
+            return
+        for staged in folder.glob(f".{version}-*"):
+            log.info("removing %s, staged by an interrupted run", staged)
+            discard(staged)
 
     def versions(self, task: str) -> list[dict[str, Any]]:
         return self.store.versions.of_task(check_task_name(task))

@@ -16,9 +16,8 @@ import pytest
 from jarvis import Jarvis, Settings, validate_answer
 from jarvis.examples.text import headline, sample_sentences, to_headline
 from jarvis.registry import version_dir
-from jarvis.training import job
+from jarvis.runtime import job
 from jarvis.training.gate import GateReport, decide
-from jarvis.training.worker import Worker
 
 MODULE = "jarvis.examples.text"
 
@@ -122,7 +121,7 @@ def test_threshold_train_gate_promote_then_a_candidate_below_its_text_floor_is_r
 ) -> None:
     settings = tiny_settings(home, tiny_base)
     rt = Jarvis(settings)
-    worker = Worker(settings, rt)
+    worker = rt.worker()
     sentences = sample_sentences(40, seed=11)
 
     fill(rt, sentences[:8])

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from jarvis import Jarvis, Settings
 from jarvis.cli import app as cli_app
-from jarvis.errors import ConfigError
+from jarvis.core.errors import ConfigError
 from jarvis.registry import ADAPTER, Registry, version_dir
 from jarvis.rpg import create_next_level
 from live_server import LiveServer

@@ -17,7 +17,8 @@ import pytest
 from jarvis import Jarvis, Settings
 from jarvis.registry import version_dir
 from jarvis.rpg import create_next_level
-from jarvis.training import job
+from jarvis.runtime import job
+from jarvis.training import job as training_job
 
 pytestmark = pytest.mark.slow
 
@@ -78,13 +79,13 @@ def test_a_full_disk_while_saving_a_version_fails_the_run_cleanly(
 
     with monkeypatch.context() as patch:
         if where == "adapter weights":
-            load = job.load_for_training
+            load = training_job.load_for_training
 
             def loading(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
                 model, tokenizer = load(*args, **kwargs)
                 return fill_weights_then_fail(model), tokenizer
 
-            patch.setattr(job, "load_for_training", loading)
+            patch.setattr(training_job, "load_for_training", loading)
         else:
             patch.setattr(os, "fsync", disk_full)  # publish() flushes the card before the rename
         run_id = queue(rt)

@@ -205,7 +205,7 @@ def test_kill_9_of_the_worker_and_its_job_after_staging_leaves_no_version_behind
     from jarvis import Jarvis
     from jarvis.registry import Registry, version_dir
     from jarvis.rpg import create_next_level
-    from jarvis.training.worker import Worker, pid_alive
+    from jarvis.training.worker import pid_alive
 
     env = {
         "JARVIS_BASE_MODEL": str(tiny_base),
@@ -224,7 +224,7 @@ def test_kill_9_of_the_worker_and_its_job_after_staging_leaves_no_version_behind
     rt = Jarvis(settings)
     for i in range(60):
         rt.call(create_next_level, {"last_levels": [], "difficulty": 1 + i % 20})
-    first = Worker(settings, rt).step()
+    first = rt.worker().step()
     assert first is not None and first.status == "succeeded", first
     assert rt.store.versions.active("create_next_level") == "v0001"
     n = rt.store.example_count("create_next_level", "train")
@@ -248,7 +248,7 @@ def test_kill_9_of_the_worker_and_its_job_after_staging_leaves_no_version_behind
     while pid_alive(run["pid"]):  # SIGKILL is sent; the job's teardown takes a moment
         assert time.monotonic() < deadline, "the job survived SIGKILL"
         time.sleep(0.05)
-    assert Worker(settings, rt).recover() == [run["id"]]
+    assert rt.worker().recover() == [run["id"]]
     run = rt.store.runs.get(run["id"]) or {}
     assert run["status"] == "failed" and "interrupted" in run["error"]
     statuses = {

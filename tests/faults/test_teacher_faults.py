@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jarvis import AllAttemptsFailed, Jarvis, Settings, TeacherError
-from jarvis.prompts import render_answer
+from jarvis.core.prompts import render_answer
 from jarvis.rpg import create_next_level, oracle_level
 from jarvis.server import create_app
 

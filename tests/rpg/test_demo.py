@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from jarvis import Jarvis, Settings
 from jarvis.cli import app
 from jarvis.cli.demo import phase_table, summary_table
-from jarvis.rpg.demo import Demo
+from jarvis.demo.demo import Demo
 
 
 def test_the_teacher_phase_stops_when_the_worker_queues_the_trained_task(home: Path) -> None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from jarvis.codec import student_answer
+from jarvis.core.codec import student_answer
 from jarvis.rpg.models import Level
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.steering import MapSteer

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from jarvis import Jarvis
-from jarvis.prompts import user_message
+from jarvis.core.prompts import user_message
 from jarvis.rpg.models import Level, Map
 from jarvis.rpg.tasks import create_next_level
 from live_server import LiveServer

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 
 from jarvis import Jarvis, Settings
-from jarvis.codec import positional_schema, student_answer
+from jarvis.core.codec import positional_schema, student_answer
 from jarvis.rpg.models import Level
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.tasks import create_next_map

@@ -242,9 +242,8 @@ def test_secrets_never_reach_the_logs_or_the_store(
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     assert api.post("/v1/admin/tasks/create_next_level/rollback", headers=auth).status_code == 409
     assert api.post("/v1/admin/tasks/create_next_level/train", headers=auth).status_code == 200
-    from jarvis.training.worker import Worker
 
-    outcome = Worker(settings, rt).step()
+    outcome = rt.worker().step()
     assert outcome is not None and outcome.status == "succeeded", outcome
     served = api.post("/v1/tasks/create_next_level/call", json={"input": LEVEL_INPUT})
     assert served.status_code == 200

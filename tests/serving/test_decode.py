@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from jarvis.backends import GREEDY, Sampling
-from jarvis.codec import from_student, student_answer
+from jarvis.core.backends import GREEDY, Sampling
+from jarvis.core.codec import from_student, student_answer
+from jarvis.models.tokens import prompt_ids
 from jarvis.rpg.models import Map
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.tasks import create_next_map
@@ -17,7 +18,6 @@ from jarvis.serving.decode import decode
 from jarvis.serving.grammar import compile_schema
 from jarvis.serving.guide import Guide, Vocabulary
 from jarvis.serving.torch_lm import TorchLM
-from jarvis.training.dataset import prompt_ids
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from jarvis import Jarvis
 from jarvis.cli import app
+from jarvis.models.base import EMBEDDED, _requantize_q8_0
 from jarvis.serving.gguf_lora import convert_adapter
 from jarvis.serving.gguf_merge import merge_adapter
 from jarvis.serving.llama_lm import LlamaCppLM, llama_cpp_available
-from jarvis.training.base_model import EMBEDDED, _requantize_q8_0
 from jarvis.training.trainer import TrainConfig
 
 needs_llama_cpp = pytest.mark.skipif(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from jarvis.codec import student_answer
+from jarvis.core.codec import student_answer
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.tasks import create_next_level, create_next_map
 from jarvis.serving.grammar import State, UnsupportedSchema, accepts, compile_schema, feed

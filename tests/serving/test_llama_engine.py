@@ -17,15 +17,16 @@ import numpy as np
 import pytest
 
 from jarvis import Settings
-from jarvis.backends import GREEDY
+from jarvis.core.backends import GREEDY
+from jarvis.models.base import resolve_base, serving_gguf
+from jarvis.models.tokens import prompt_ids
 from jarvis.rpg.models import Level
 from jarvis.rpg.oracle import oracle_level
 from jarvis.rpg.tasks import create_next_level
+from jarvis.runtime.configs import engine_config
 from jarvis.serving.engine import Adapter, Engine
 from jarvis.serving.gguf_lora import convert_adapter
 from jarvis.serving.llama_lm import LlamaCppLM, llama_cpp_available
-from jarvis.training.base_model import resolve_base, serving_gguf
-from jarvis.training.dataset import prompt_ids
 
 pytestmark = [
     pytest.mark.slow,
@@ -115,7 +116,7 @@ def test_the_engine_swaps_adapters_per_request_and_constrains_the_answer(
     real_home: Path, random_adapter: Path
 ) -> None:
     settings = Settings(home=real_home, engine="llama.cpp", train_threads=2)
-    engine = Engine(settings)
+    engine = Engine(engine_config(settings))
     inputs = {"last_levels": [oracle_level([], 1, random.Random(0))], "difficulty": 2}
     randomised = Adapter("random", random_adapter)
     out = engine.generate(

@@ -19,8 +19,12 @@ from typer.testing import CliRunner
 
 from jarvis import Jarvis, Store
 from jarvis.cli import app
-from jarvis.errors import ImportFileError, JarvisError, StoreError
-from jarvis.pyrepr import parse_call_text
+from jarvis.core.errors import ImportFileError, JarvisError, StoreError
+from jarvis.core.pyrepr import parse_call_text
+from jarvis.core.split import canonical_json
+from jarvis.core.tasks import Task
+from jarvis.core.validate import validate_answer
+from jarvis.demo.play import LevelManager
 from jarvis.rpg import (
     Level,
     Map,
@@ -31,11 +35,7 @@ from jarvis.rpg import (
     oracle_level,
     oracle_map,
 )
-from jarvis.rpg.play import LevelManager
-from jarvis.split import canonical_json
 from jarvis.store.jsonl import export_file, export_lines, import_file
-from jarvis.tasks import Task
-from jarvis.validate import validate_answer
 
 TASKS: dict[str, Task[Any]] = {t.name: t for t in (create_next_level, create_next_map)}
 

@@ -15,11 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from jarvis import Jarvis, Settings, Store, TeacherError, render_answer
-from jarvis.errors import StoreError
-from jarvis.router import task_info
+from jarvis.core.errors import StoreError
+from jarvis.core.split import split_for
 from jarvis.rpg import Level, create_next_level, create_next_map, oracle_level
-from jarvis.split import split_for
-from jarvis.store import AttemptRecord, CallRecord, ExampleRecord, schema
+from jarvis.store import AttemptRecord, CallRecord, ExampleRecord, TaskInfo, schema
 from jarvis.store.migrations import MIGRATIONS
 from jarvis.store.store import _redact, _switch_to_wal
 
@@ -142,7 +141,7 @@ def test_a_database_made_by_the_first_migration_is_upgraded_in_place(empty_url: 
 
 
 def test_a_second_store_on_the_same_file_opens_and_sees_the_data(store: Store) -> None:
-    store.ensure_task(task_info(create_next_level))
+    store.ensure_task(TaskInfo.of(create_next_level))
     second = Store(store.url)
     try:
         assert second.migrate() == []
@@ -199,7 +198,7 @@ def test_switching_to_wal_does_not_retry_other_errors() -> None:
 
 
 def test_record_call_stores_the_call_its_attempts_and_its_example(store: Store) -> None:
-    store.ensure_task(task_info(create_next_level))
+    store.ensure_task(TaskInfo.of(create_next_level))
     inputs, output = level_inputs(1), level_json(1)
     call_id = store.record_call(
         CallRecord(
@@ -243,7 +242,7 @@ def test_a_failure_after_the_call_row_leaves_nothing_behind(
     store: Store, broken_example: ExampleRecord
 ) -> None:
     """The example is written last; when it fails, the call and its attempts roll back."""
-    store.ensure_task(task_info(create_next_level))
+    store.ensure_task(TaskInfo.of(create_next_level))
     record = CallRecord(
         task="create_next_level",
         input=level_inputs(1),
@@ -270,7 +269,7 @@ def test_a_failure_after_the_call_row_leaves_nothing_behind(
 
 
 def test_exact_duplicate_examples_are_skipped_and_counted(store: Store) -> None:
-    store.ensure_task(task_info(create_next_level))
+    store.ensure_task(TaskInfo.of(create_next_level))
     examples = [
         ExampleRecord(input=level_inputs(d), output=level_json(d), split="train", origin="import")
         for d in (1, 2, 3)
@@ -284,7 +283,7 @@ def test_exact_duplicate_examples_are_skipped_and_counted(store: Store) -> None:
 
 
 def test_duplicates_are_recognised_whatever_the_key_order(store: Store) -> None:
-    store.ensure_task(task_info(create_next_level))
+    store.ensure_task(TaskInfo.of(create_next_level))
     output = level_json(1)
     reordered = dict(reversed(list(output.items())))
     store.add_examples(
@@ -302,7 +301,7 @@ def test_duplicates_are_recognised_whatever_the_key_order(store: Store) -> None:
 
 
 def test_the_same_input_with_a_different_output_is_a_new_example(store: Store) -> None:
-    store.ensure_task(task_info(create_next_level))
+    store.ensure_task(TaskInfo.of(create_next_level))
     output = level_json(1)
     other_output = {**output, "time": output["time"] + 50}
     store.add_examples(
@@ -372,8 +371,8 @@ def test_task_stats_count_calls_by_their_final_source(
 
 
 def test_task_stats_count_examples_per_split(store: Store) -> None:
-    store.ensure_task(task_info(create_next_level))
-    store.ensure_task(task_info(create_next_map))
+    store.ensure_task(TaskInfo.of(create_next_level))
+    store.ensure_task(TaskInfo.of(create_next_map))
     store.add_examples(
         "create_next_level",
         [

@@ -29,7 +29,7 @@ from jarvis import (
     Store,
     TeacherError,
 )
-from jarvis.prompts import render_answer, render_messages
+from jarvis.core.prompts import render_answer, render_messages
 from jarvis.rpg import Level, create_next_level, oracle_level
 
 LEVEL = oracle_level([], 1, random.Random(0))

@@ -10,11 +10,11 @@ import pytest
 
 import jarvis
 from jarvis import GenerationRequest, OpenAITeacher, OracleTeacher, Settings, TeacherError
-from jarvis.prompts import render_messages
+from jarvis.core.prompts import render_messages
+from jarvis.core.tasks import Task
+from jarvis.core.validate import validate_answer
 from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_level
-from jarvis.tasks import Task
-from jarvis.teachers import TeacherResolver
-from jarvis.validate import validate_answer
+from jarvis.runtime.teachers import TeacherResolver
 
 LEVEL = oracle_level([], 1, random.Random(0))
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from jarvis import render_answer
+from jarvis.core.split import canonical_json
 from jarvis.rpg import Level, create_next_level, create_next_map, oracle_level
-from jarvis.split import canonical_json
 from jarvis.training.gate import GateReport, decide, evaluate, field_agreement
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -16,8 +16,7 @@ import pytest
 from jarvis import Jarvis, Settings
 from jarvis.registry import Registry, version_dir
 from jarvis.rpg import create_next_level
-from jarvis.training import job
-from jarvis.training.worker import Worker
+from jarvis.runtime import job
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +107,7 @@ def test_a_killed_run_leaves_the_active_version_untouched(home: Path, tiny_base:
         [
             sys.executable,
             "-m",
-            "jarvis.training.job",
+            "jarvis.runtime.job",
             str(run_id),
             "--settings",
             str(settings_file),
@@ -129,7 +128,7 @@ def test_a_killed_run_leaves_the_active_version_untouched(home: Path, tiny_base:
     proc.wait()
 
     assert (rt.store.runs.get(run_id) or {})["status"] == "running"  # nobody told the store
-    assert Worker(settings, rt).recover() == [run_id]
+    assert rt.worker().recover() == [run_id]
     run = rt.store.runs.get(run_id)
     assert run is not None and run["status"] == "failed" and "interrupted" in run["error"]
     assert rt.store.versions.active("create_next_level") == "v0001"
@@ -144,7 +143,7 @@ def test_the_worker_trains_at_the_threshold_and_the_router_picks_up_the_student(
     # grammar it writes well-formed levels and is sometimes right by chance)
     settings = tiny_settings(home, tiny_base, student_retries=1, constrained=False)
     rt = Jarvis(settings)
-    worker = Worker(settings, rt)
+    worker = rt.worker()
     fill(rt, 5)
     assert worker.step() is None  # below the threshold: nothing to do
 

@@ -114,13 +114,13 @@ def test_a_task_below_its_threshold_is_not_due(db: Store, small: Settings) -> No
     add_train(db, 4)
     add_train(db, 10, split="heldout")  # held-out examples are never trained on
 
-    assert training_due(db, small, TASK) is None
+    assert training_due(db, small.for_task(TASK), TASK) is None
 
 
 def test_a_task_that_reaches_its_threshold_is_due(db: Store, small: Settings) -> None:
     add_train(db, 5)
 
-    due = training_due(db, small, TASK)
+    due = training_due(db, small.for_task(TASK), TASK)
 
     assert due is not None
     assert due.task == TASK
@@ -133,10 +133,10 @@ def test_task_settings_override_the_threshold_of_one_task(db: Store, home: Path)
     settings = make_settings(home, threshold=100, task_settings={TASK: {"threshold": 3}})
     add_train(db, 3)
 
-    due = training_due(db, settings, TASK)
+    due = training_due(db, settings.for_task(TASK), TASK)
 
     assert due is not None and "3 ≥ 3" in due.reason
-    assert training_due(db, make_settings(home, threshold=100), TASK) is None
+    assert training_due(db, make_settings(home, threshold=100).for_task(TASK), TASK) is None
 
 
 def test_a_declared_task_brings_its_own_threshold(db: Store, home: Path) -> None:
@@ -147,12 +147,12 @@ def test_a_declared_task_brings_its_own_threshold(db: Store, home: Path) -> None
     settings = make_settings(home, threshold=100)
     add_train(db, 3)
 
-    assert training_due(db, settings, TASK) is None, "the global default: 100"
-    due = training_due(db, settings, TASK, declared=summarize)
+    assert training_due(db, settings.for_task(TASK), TASK) is None, "the global default: 100"
+    due = training_due(db, settings.for_task(TASK, summarize), TASK)
     assert due is not None and "3 ≥ 3" in due.reason
 
     overridden = make_settings(home, task_settings={TASK: {"threshold": 4}})
-    assert training_due(db, overridden, TASK, declared=summarize) is None, "settings win"
+    assert training_due(db, overridden.for_task(TASK, summarize), TASK) is None, "settings win"
 
 
 # -- retraining on new data -------------------------------------------------------------------
@@ -165,12 +165,12 @@ def test_after_a_version_is_built_retraining_waits_for_retrain_every_new_example
     add_train(db, 6)
     run = trained_version(db, status)
 
-    assert training_due(db, small, TASK) is None, "nothing new since the run"
+    assert training_due(db, small.for_task(TASK), TASK) is None, "nothing new since the run"
     add_train(db, 3)
-    assert training_due(db, small, TASK) is None, "3 new < retrain_every 4"
+    assert training_due(db, small.for_task(TASK), TASK) is None, "3 new < retrain_every 4"
     add_train(db, 1)
 
-    due = training_due(db, small, TASK)
+    due = training_due(db, small.for_task(TASK), TASK)
 
     assert due is not None
     assert due.train_examples == 10, "the new run trains on old and new examples"
@@ -183,7 +183,7 @@ def test_a_version_that_failed_to_build_does_not_count_as_built(db: Store, small
     name = db.versions.allocate(TASK)
     db.versions.fail_if_building(TASK, name)
 
-    due = training_due(db, small, TASK, now=time.time() + RETRY_FAILED_AFTER_S)
+    due = training_due(db, small.for_task(TASK), TASK, now=time.time() + RETRY_FAILED_AFTER_S)
 
     assert due is not None and "threshold reached" in due.reason
 
@@ -196,9 +196,11 @@ def test_a_failed_first_run_is_retried_after_the_cool_down(db: Store, small: Set
     run = finished_run(db, "failed")
     ended = run["finished_at"]
 
-    assert training_due(db, small, TASK, now=ended + 1) is None, "not at once"
-    assert training_due(db, small, TASK, now=ended + RETRY_FAILED_AFTER_S - 1) is None
-    due = training_due(db, small, TASK, now=ended + RETRY_FAILED_AFTER_S)
+    assert training_due(db, small.for_task(TASK), TASK, now=ended + 1) is None, "not at once"
+    assert (
+        training_due(db, small.for_task(TASK), TASK, now=ended + RETRY_FAILED_AFTER_S - 1) is None
+    )
+    due = training_due(db, small.for_task(TASK), TASK, now=ended + RETRY_FAILED_AFTER_S)
     assert due is not None and "threshold reached" in due.reason
 
 
@@ -209,9 +211,11 @@ def test_a_failed_first_run_is_retried_when_enough_new_data_arrives(
     ended = finished_run(db, "failed")["finished_at"]
 
     add_train(db, 3)
-    assert training_due(db, small, TASK, now=ended + 1) is None, "3 new < retrain_every 4"
+    assert training_due(db, small.for_task(TASK), TASK, now=ended + 1) is None, (
+        "3 new < retrain_every 4"
+    )
     add_train(db, 1)
-    assert training_due(db, small, TASK, now=ended + 1) is not None
+    assert training_due(db, small.for_task(TASK), TASK, now=ended + 1) is not None
 
 
 def test_a_failed_retraining_is_not_retried_at_once_for_a_high_fallback_rate(
@@ -223,8 +227,8 @@ def test_a_failed_retraining_is_not_retried_at_once_for_a_high_fallback_rate(
     record_calls(db, ok=0, fallbacks=10, after=failed["started_at"])
     ended = failed["finished_at"]
 
-    assert training_due(db, small, TASK, now=ended + 1) is None, "not in a loop"
-    due = training_due(db, small, TASK, now=ended + RETRY_FAILED_AFTER_S)
+    assert training_due(db, small.for_task(TASK), TASK, now=ended + 1) is None, "not in a loop"
+    due = training_due(db, small.for_task(TASK), TASK, now=ended + RETRY_FAILED_AFTER_S)
     assert due is not None and "fallback rate" in due.reason
 
 
@@ -236,7 +240,7 @@ def test_too_many_fallbacks_over_a_full_window_make_a_task_due(db: Store, small:
     run = trained_version(db)
     record_calls(db, ok=7, fallbacks=3, after=run["started_at"])  # 30% > 20%
 
-    due = training_due(db, small, TASK)
+    due = training_due(db, small.for_task(TASK), TASK)
 
     assert due is not None
     assert due.reason == "fallback rate 30% > 20% over the last 10 student calls"
@@ -247,7 +251,7 @@ def test_a_fallback_rate_at_the_limit_is_not_drift(db: Store, small: Settings) -
     run = trained_version(db)
     record_calls(db, ok=8, fallbacks=2, after=run["started_at"])  # exactly 20%
 
-    assert training_due(db, small, TASK) is None
+    assert training_due(db, small.for_task(TASK), TASK) is None
 
 
 def test_fewer_calls_than_the_window_are_not_judged(db: Store, small: Settings) -> None:
@@ -255,7 +259,7 @@ def test_fewer_calls_than_the_window_are_not_judged(db: Store, small: Settings) 
     run = trained_version(db)
     record_calls(db, ok=0, fallbacks=9, after=run["started_at"])  # 100%, but 9 < 10
 
-    assert training_due(db, small, TASK) is None
+    assert training_due(db, small.for_task(TASK), TASK) is None
 
 
 def test_only_the_most_recent_window_of_calls_is_judged(db: Store, small: Settings) -> None:
@@ -263,7 +267,7 @@ def test_only_the_most_recent_window_of_calls_is_judged(db: Store, small: Settin
     run = trained_version(db)
     record_calls(db, ok=10, fallbacks=10, after=run["started_at"])  # fallbacks came first
 
-    assert training_due(db, small, TASK) is None
+    assert training_due(db, small.for_task(TASK), TASK) is None
 
 
 def test_calls_from_before_the_last_run_started_are_not_judged(db: Store, small: Settings) -> None:
@@ -271,7 +275,7 @@ def test_calls_from_before_the_last_run_started_are_not_judged(db: Store, small:
     run = trained_version(db)
     record_calls(db, ok=0, fallbacks=10, after=run["started_at"] - 100)
 
-    assert training_due(db, small, TASK) is None
+    assert training_due(db, small.for_task(TASK), TASK) is None
 
 
 def test_teacher_calls_without_a_student_attempt_are_not_judged(db: Store, small: Settings) -> None:
@@ -297,5 +301,5 @@ def test_teacher_calls_without_a_student_attempt_are_not_judged(db: Store, small
         )
 
     assert db.student_routed_calls(TASK, run["started_at"], 10) == (10, 3)
-    due = training_due(db, small, TASK)
+    due = training_due(db, small.for_task(TASK), TASK)
     assert due is not None and "fallback rate 30%" in due.reason

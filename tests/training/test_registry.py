@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from jarvis import Settings, Store
-from jarvis.errors import ConfigError, StoreError, TaskError
+from jarvis.core.errors import ConfigError, StoreError, TaskError
 from jarvis.registry import (
     ADAPTER,
     CARD,

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jarvis import Jarvis
-from jarvis.rpg.play import LevelManager
+from jarvis.demo.play import LevelManager
 from jarvis.server import create_app
 from live_server import LiveServer
 

@@ -9,7 +9,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from jarvis import Jarvis
-from jarvis.rpg.play import LevelManager
+from jarvis.demo.play import LevelManager
 from live_server import LiveServer
 
 

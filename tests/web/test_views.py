@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from jarvis import Jarvis, Settings
+from jarvis.demo.play import LevelManager
 from jarvis.rpg.oracle import oracle_level
-from jarvis.rpg.play import LevelManager
 from jarvis.rpg.tasks import create_next_level, create_next_map
 from jarvis.web import views
 from scripted import ScriptedStudent

@@ -32,9 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jarvis.backends import Generation, GenerationRequest, StudentBackend
-from jarvis.config import Settings
-from jarvis.errors import ConfigError
+import httpx
+import sqlalchemy as sa
+import uvicorn
+
+from jarvis.benchmarks.training import level_inputs, map_inputs
+from jarvis.core.backends import Generation, GenerationRequest, StudentBackend
+from jarvis.core.errors import ConfigError
+from jarvis.registry import Registry
+from jarvis.rpg.tasks import create_next_level, create_next_map
+from jarvis.runtime import Jarvis, Settings
+from jarvis.runtime.configs import engine_config
+from jarvis.server import create_app
+from jarvis.serving.engine import Engine
+from jarvis.serving.local import LocalStudent
+from jarvis.store import Store, schema
 
 __all__ = ["CorruptingStudent", "LoadConfig", "OracleStudent", "run"]
 
@@ -107,9 +119,6 @@ def _free_port() -> int:
 
 def _inputs(rng: random.Random, task: str) -> dict[str, Any]:
     """A call's inputs as the game makes them, in the JSON form the API takes."""
-    from jarvis.benchmarks.training import level_inputs, map_inputs
-    from jarvis.rpg.tasks import create_next_level, create_next_map
-
     if task == "create_next_level":
         return create_next_level.dump_inputs(level_inputs(rng))
     return create_next_map.dump_inputs(map_inputs(rng, rng.randint(1, 8)))
@@ -119,8 +128,6 @@ LOCK = threading.Lock()  # guards the shared request budget of the client thread
 
 
 def _client(url: str, deadline: float, seed: int, budget: list[int], log: ClientLog) -> None:
-    import httpx
-
     rng = random.Random(seed)
     with httpx.Client(base_url=url, timeout=120) as http:
         while time.monotonic() < deadline:
@@ -156,9 +163,6 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def run(cfg: LoadConfig) -> dict[str, Any]:
     """Start a server, load it, stop it, reconcile; return the figures."""
-    import httpx
-
-    from jarvis.store.store import Store
 
     with tempfile.TemporaryDirectory(prefix="jarvis-load-") as tmp:
         home = cfg.home or Path(tmp) / "home"
@@ -221,8 +225,6 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
 
 
 def _wait_ready(url: str, server: subprocess.Popen[str]) -> None:
-    import httpx
-
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -238,18 +240,12 @@ def _wait_ready(url: str, server: subprocess.Popen[str]) -> None:
 
 
 def _max_call_id(store: Any) -> int:
-    import sqlalchemy as sa
-
-    from jarvis.store import schema
 
     with store.engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.max(schema.calls.c.id))).scalar() or 0)
 
 
 def _rows_since(store: Any, start_id: int) -> list[dict[str, Any]]:
-    import sqlalchemy as sa
-
-    from jarvis.store import schema
 
     c = schema.calls.c
     with store.engine.connect() as conn:
@@ -310,17 +306,12 @@ def _metric(text: str, name: str) -> float | None:
 
 def serve(port: int, student: str, invalid_rate: float, seed: int) -> None:
     """The server side (its own process): the API with a corrupting student."""
-    import uvicorn
-
-    from jarvis.runtime import Jarvis
-    from jarvis.server import create_app
-    from jarvis.store.store import Store
-    from jarvis.training.student import LocalStudent
-
     settings = Settings()
     inner: StudentBackend
     if student == "engine":
-        inner = LocalStudent(settings, Store(settings.resolved_database_url))
+        registry = Registry(Store(settings.resolved_database_url), settings.models_dir)
+        engine = Engine(engine_config(settings))
+        inner = LocalStudent(registry, engine, max_tokens=settings.max_tokens)
     elif student == "oracle":
         inner = OracleStudent(seed)
     else:

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvis.backends import Generation, GenerationRequest
-from jarvis.prompts import render_answer, render_messages
-from jarvis.router import Router
+from jarvis.core.backends import Generation, GenerationRequest
+from jarvis.core.prompts import render_answer, render_messages
+from jarvis.core.tasks import Task
+from jarvis.routing.router import Router
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.tasks import create_next_level, create_next_map
 from jarvis.store import Store
-from jarvis.tasks import Task
 
 
 class InstantBackend:

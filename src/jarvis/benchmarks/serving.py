@@ -25,14 +25,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jarvis.backends import GREEDY
-from jarvis.benchmarks.training import level_inputs, map_inputs
-from jarvis.config import Settings
-from jarvis.registry import adapter_path
-from jarvis.runtime import Jarvis
-from jarvis.serving.engine import Adapter, Engine
-from jarvis.tasks import Task
-from jarvis.validate import validate_answer
+import httpx
+import uvicorn
+
+from jarvis.benchmarks.training import TASKS, level_inputs, map_inputs
+from jarvis.core.backends import GREEDY
+from jarvis.core.tasks import Task
+from jarvis.core.validate import validate_answer
+from jarvis.models.base import resolve_base
+from jarvis.models.loading import load_tokenizer, load_with_adapter
+from jarvis.models.threads import set_threads
+from jarvis.registry import Adapter, Registry
+from jarvis.runtime import Jarvis, Settings
+from jarvis.runtime.configs import engine_config
+from jarvis.server import create_app
+from jarvis.serving.engine import Engine
+from jarvis.store import Store
+from jarvis.training.generate import generate_batch
 
 __all__ = ["ServingFigures", "run_serving_benchmark"]
 
@@ -99,10 +108,10 @@ def _baseline(
     settings: Settings, task: Task[Any], version: str, prompts: list[dict[str, Any]], cap: int
 ) -> ModeFigures:
     """Plain transformers generate, one call at a time (the reference implementation)."""
-    from jarvis.training.generate import generate_batch
-    from jarvis.training.student import load_version_model
-
-    model, tokenizer = load_version_model(settings, task.name, version)
+    base = resolve_base(settings.base_model, settings.home)
+    set_threads(settings.train_threads)
+    adapter = _registry(settings).adapter(task.name, version)
+    model, tokenizer = load_with_adapter(base.path, adapter.path), load_tokenizer(base.path)
     figures = ModeFigures("transformers generate, no grammar (baseline)")
     for inputs in prompts:
         started = time.perf_counter()
@@ -115,6 +124,10 @@ def _baseline(
         figures.sampled += out.tokens_out
         _judge(task, inputs, out.text, figures)
     return figures
+
+
+def _registry(settings: Settings) -> Registry:
+    return Registry(Store(settings.resolved_database_url), settings.models_dir)
 
 
 class _FirstToken:
@@ -173,10 +186,6 @@ def _http(
     home: Path, task: Task[Any], make: Callable[[random.Random], dict[str, Any]], calls: int
 ) -> dict[str, Any]:
     """p50/p95 through a live server, student vs teacher; 8 clients vs 1."""
-    import httpx
-    import uvicorn
-
-    from jarvis.server import create_app
 
     results: dict[str, Any] = {}
     for label, student in (("student", "local"), ("procedural teacher", "none")):
@@ -233,13 +242,12 @@ def run_serving_benchmark(
     seed: int = 0,
     say: Callable[[str], None] = print,
 ) -> ServingFigures:
-    from jarvis.benchmarks.training import TASKS
-
     task = TASKS[task_key]
     settings = Settings(home=home)
-    rt = Jarvis(settings)
-    version = rt.store.versions.active(task.name)
-    rt.close()
+    registry = _registry(settings)
+    version = registry.active(task.name)
+    adapter = registry.adapter(task.name, version) if version else None
+    registry.store.close()
     if version is None:
         raise SystemExit(
             f"{task.name} has no active version in {home}: run `jarvis bench training "
@@ -250,10 +258,8 @@ def run_serving_benchmark(
     prompts = [make(rng) for _ in range(max(latency_prompts, quality_prompts))]
     cap = 160 if task_key == "level" else 900
 
-    engine = Engine(settings)
-    adapter = Adapter(
-        f"{task.name}@{version}", adapter_path(settings.models_dir, task.name, version)
-    )
+    engine = Engine(engine_config(settings))
+    assert adapter is not None
     engine.generate(task, prompts[0], adapter=adapter, sampling=GREEDY, max_new_tokens=8)  # warm
     say(f"{task.name}@{version}: engine {engine.backend}; baseline on {latency_prompts} prompts")
     modes = [_baseline(settings, task, version, prompts[:latency_prompts], cap)]

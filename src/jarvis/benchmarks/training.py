@@ -18,13 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jarvis.config import Settings
+from jarvis.core.tasks import Task
 from jarvis.rpg.models import Level
 from jarvis.rpg.oracle import oracle_level
 from jarvis.rpg.tasks import create_next_level, create_next_map
-from jarvis.runtime import Jarvis
-from jarvis.tasks import Task
-from jarvis.training.worker import Worker
+from jarvis.runtime import Jarvis, Settings
 
 TASKS: dict[str, Task[Any]] = {"level": create_next_level, "map": create_next_map}
 
@@ -98,7 +96,7 @@ def run(
     say(f"teacher phase: {examples} training examples of {task.name} in {teacher_s:.1f} s")
 
     threshold_reached = time.perf_counter()
-    worker = Worker(settings, rt)
+    worker = rt.worker()
     outcome = worker.step()
     active_at = time.perf_counter()
     if outcome is None:

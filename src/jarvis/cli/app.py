@@ -1,22 +1,13 @@
-"""The Typer application: global options, error handling, and the command groups."""
+"""The Typer application: global options, and the command groups (one module each)."""
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from jarvis.config import Settings
-from jarvis.errors import JarvisError
-from jarvis.runtime import Jarvis
+from jarvis.cli import bench, calls, data, demo, models, serve, status
 
 app = typer.Typer(
     name="jarvis",
@@ -28,27 +19,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-if not out.is_terminal and "COLUMNS" not in os.environ:
-    out.width = 120  # piped output (logs, CI) gets readable tables instead of 80 columns
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(fn: F) -> F:
-    """Print a JARVIS error as one clear line (no traceback) and exit with status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except JarvisError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
@@ -68,45 +38,9 @@ def _root(
     ctx.obj = {"overrides": overrides, "modules": list(task_module or [])}
 
 
-def runtime(ctx: typer.Context) -> Jarvis:
-    """Build the runtime once per command, from the environment plus the global options."""
-    obj = ctx.find_root().obj or {}
-    if "runtime" not in obj:
-        settings = Settings(**obj.get("overrides", {}))
-        if obj.get("modules"):
-            settings.task_modules = [*settings.task_modules, *obj["modules"]]
-        obj["runtime"] = Jarvis(settings)
-        ctx.call_on_close(obj["runtime"].close)
-    rt: Jarvis = obj["runtime"]
-    return rt
-
-
-def parse_json_option(value: str, what: str) -> Any:
-    """Parse a ``--input``/``--output`` JSON value; ``@file`` reads it from a file."""
-    if value.startswith("@"):
-        try:
-            value = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise JarvisError(f"{what}: cannot read {value[1:]}: {exc.strerror}") from exc
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise JarvisError(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}") from exc
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
-def _register() -> None:
-    from jarvis.cli import bench, calls, data, demo, models, serve, status
-
-    for module in (status, calls, data, models, demo, serve):
-        module.register(app)
-    app.add_typer(bench.bench_app, name="bench")
-
-
-_register()
+for _group in (status, calls, data, models, demo, serve):
+    _group.register(app)
+app.add_typer(bench.bench_app, name="bench")
 
 
 def main() -> None:

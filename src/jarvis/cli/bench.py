@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jarvis.cli.app import err, handle_errors, out, print_json
-from jarvis.errors import JarvisError
+from jarvis.benchmarks import load, router, serving, training
+from jarvis.cli.common import err, handle_errors, out, print_json
+from jarvis.core.errors import JarvisError
 
 bench_app = typer.Typer(
     help="Benchmarks (each prints its baseline side by side).", no_args_is_help=True
@@ -23,9 +24,7 @@ def router_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The router's overhead per call (render, validate, durable log write) vs the bare call."""
-    from jarvis.benchmarks.router import run
-
-    results = [run(calls, path) for path in ("student", "teacher")]
+    results = [router.run(calls, path) for path in ("student", "teacher")]
     if as_json:
         print_json({"router": results})
         return
@@ -77,17 +76,15 @@ def training_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """From an empty home: teacher calls → threshold → train → gate → promote → student calls."""
-    from jarvis.benchmarks.training import TASKS, run
-
-    if task not in TASKS:
-        raise JarvisError(f"--task must be one of {', '.join(TASKS)}")
+    if task not in training.TASKS:
+        raise JarvisError(f"--task must be one of {', '.join(training.TASKS)}")
     overrides: dict[str, Any] = {}
     if epochs is not None:
         overrides["train_epochs"] = epochs
     if gate_examples is not None:
         overrides["gate_examples"] = gate_examples
     say = (lambda _msg: None) if as_json else (lambda msg: out.print(msg, markup=False))
-    f = run(task, examples, home, probes=probes, settings_overrides=overrides, say=say)
+    f = training.run(task, examples, home, probes=probes, settings_overrides=overrides, say=say)
     train = f.card.get("train", {})
     gate = f.card.get("gate", {})
     summary = {
@@ -151,11 +148,9 @@ def serving_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The engine (grammar, jump-forward) vs plain transformers generate; HTTP latency."""
-    from jarvis.benchmarks.serving import run_serving_benchmark
-
     if task not in ("level", "map"):
         raise JarvisError("--task must be level or map")
-    figures = run_serving_benchmark(
+    figures = serving.run_serving_benchmark(
         home,
         task,
         latency_prompts=latency_prompts,
@@ -261,15 +256,13 @@ def load_cmd(
 ) -> None:
     """Concurrent clients on both RPG tasks over HTTP for a fixed time; then reconcile every
     answer with its logged call (nothing lost, nothing twice)."""
-    from jarvis.benchmarks.load import LoadConfig, run
-
     if student not in ("oracle", "engine"):
         raise JarvisError(f"--student must be oracle or engine, not {student!r}")
     if student == "engine" and home is None:
         raise JarvisError("--student engine needs --home with active versions")
     results = []
     for url in database_url or ["sqlite"]:
-        cfg = LoadConfig(
+        cfg = load.LoadConfig(
             clients=clients,
             seconds=seconds,
             invalid_rate=invalid_rate,
@@ -279,7 +272,7 @@ def load_cmd(
             max_requests=max_requests,
         )
         err.print(f"load: {clients} clients, {seconds:.0f} s, store {url} …")
-        results.append(run(cfg))
+        results.append(load.run(cfg))
     if as_json:
         print_json({"load": results})
         return

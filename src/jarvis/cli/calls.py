@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jarvis.cli.app import handle_errors, out, parse_json_option, print_json, runtime
-from jarvis.errors import JarvisError
-from jarvis.validate import validate_output
+from jarvis.cli.common import handle_errors, out, parse_json_option, print_json, runtime
+from jarvis.core.errors import JarvisError
+from jarvis.core.validate import validate_output
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from jarvis.cli.app import err, handle_errors, out, runtime
+from jarvis.cli.common import err, handle_errors, out, runtime
 from jarvis.store.jsonl import export_file, import_file
 
 

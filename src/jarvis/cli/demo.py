@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -17,12 +18,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jarvis.cli.app import handle_errors, print_json, runtime
-from jarvis.config import Settings
-from jarvis.errors import ConfigError
-from jarvis.rpg.demo import Demo, PhaseStats
+from jarvis.cli.common import handle_errors, print_json, runtime
+from jarvis.core.errors import ConfigError
+from jarvis.demo.demo import Demo, PhaseStats
+from jarvis.demo.play import PlayedLevel
 from jarvis.rpg.grid import render_ascii
-from jarvis.rpg.play import PlayedLevel
+from jarvis.runtime import Jarvis, Settings
+from jarvis.server import create_app
+from jarvis.server.background import BackgroundServer
+from jarvis.training.worker import JobOutcome
+
+Say = Callable[..., None]
 
 
 def _pct(x: float | None) -> str:
@@ -85,147 +91,165 @@ def _describe(run: dict[str, Any]) -> tuple[str, int, int, str]:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("demo")
-    @handle_errors
-    def demo_cmd(
-        ctx: typer.Context,
-        levels: Annotated[
-            int, typer.Option("--levels", "-n", min=1, help="Levels to play once trained.")
-        ] = 24,
-        threshold: Annotated[
-            int | None,
-            typer.Option(min=2, help="Training examples before training (default: settings)."),
-        ] = None,
-        train: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--train",
-                help="Task to train (repeatable). Default: create_next_level. Adding "
-                "create_next_map adds about 10 minutes on 2 cores.",
-            ),
-        ] = None,
-        base_model: Annotated[
-            str | None, typer.Option("--base-model", help="Student base (default: settings).")
-        ] = None,
-        host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-        port: Annotated[
-            int | None, typer.Option(help="Port (default 8765; busy: any free one).")
-        ] = None,
-        show_maps: Annotated[int, typer.Option("--show-maps", help="Maps to draw.")] = 1,
-        exit_after: Annotated[
-            bool, typer.Option("--exit", help="Exit after the summary instead of serving.")
-        ] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
-    ) -> None:
-        """Run the whole loop: teacher → dataset → training → gate → student, live."""
-        tasks = list(train or ["create_next_level"])
-        obj = ctx.find_root().obj
-        overrides: dict[str, Any] = obj.setdefault("overrides", {})
-        if base_model:
-            overrides["base_model"] = base_model
-        if threshold is not None:
-            current = Settings(**overrides).task_settings
-            overrides["task_settings"] = {
-                **current,
-                **{t: {**current.get(t, {}), "threshold": threshold} for t in tasks},
-            }
-        rt = runtime(ctx)
-        con = Console(stderr=as_json, highlight=False)
-        say = con.print
+    app.command("demo")(handle_errors(demo_cmd))
 
-        from jarvis.server import create_app
 
-        host = host or rt.settings.host
-        rt.sync_tasks()
-        server = _start_server(create_app(rt, host=host), host, port, rt.settings.port, say)
-        say(f"[bold]JARVIS demo[/] · dashboard: {server.url}/ · game: {server.url}/game")
-        say(f"teacher: {escape(rt.teachers.describe())} · student base: {rt.settings.base_model}")
-        say(f"store: {rt.settings.resolved_database_url}", markup=False)
+def demo_cmd(
+    ctx: typer.Context,
+    levels: Annotated[
+        int, typer.Option("--levels", "-n", min=1, help="Levels to play once trained.")
+    ] = 24,
+    threshold: Annotated[
+        int | None,
+        typer.Option(min=2, help="Training examples before training (default: settings)."),
+    ] = None,
+    train: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--train",
+            help="Task to train (repeatable). Default: create_next_level. Adding "
+            "create_next_map adds about 10 minutes on 2 cores.",
+        ),
+    ] = None,
+    base_model: Annotated[
+        str | None, typer.Option("--base-model", help="Student base (default: settings).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default 8765; busy: any free one).")
+    ] = None,
+    show_maps: Annotated[int, typer.Option("--show-maps", help="Maps to draw.")] = 1,
+    exit_after: Annotated[
+        bool, typer.Option("--exit", help="Exit after the summary instead of serving.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Run the whole loop: teacher → dataset → training → gate → student, live."""
+    tasks = list(train or ["create_next_level"])
+    _override_settings(ctx, tasks, threshold, base_model)
+    rt = runtime(ctx)
+    con = Console(stderr=as_json, highlight=False)
+    say: Say = con.print
+    host = host or rt.settings.host
+    rt.sync_tasks()
+    server = _start_server(create_app(rt, host=host), host, port, rt.settings.port, say)
+    say(f"[bold]JARVIS demo[/] · dashboard: {server.url}/ · game: {server.url}/game")
+    say(f"teacher: {escape(rt.teachers.describe())} · student base: {rt.settings.base_model}")
+    say(f"store: {rt.settings.resolved_database_url}", markup=False)
 
-        shown = 0
+    demo = Demo(rt, train=tasks, on_level=_level_printer(say, show_maps))
+    try:
+        _play_the_loop(rt, demo, tasks, levels, con)
+    except KeyboardInterrupt:
+        say("[yellow]interrupted[/]")
+    summary = demo.summary()
+    summary["dashboard"] = f"{server.url}/"
+    if as_json:
+        print_json(summary)
+    else:
+        student_phase = next((p for p in summary["phases"] if p["phase"] == "student"), None)
+        if student_phase:
+            say(phase_table(student_phase))
+        say(summary_table(summary))
+    if exit_after:
+        server.stop()
+        return
+    _serve_until_interrupted(rt, server, tasks, say)
 
-        def on_level(phase: PhaseStats, played: PlayedLevel) -> None:
-            nonlocal shown
-            lv = played.level
-            who = " + ".join(
-                c.source + (f" {c.version}" if c.version else "") + (" (fallback)" * c.fallback)
-                for c in (played.level_call, played.map_call)
+
+def _override_settings(
+    ctx: typer.Context, tasks: list[str], threshold: int | None, base_model: str | None
+) -> None:
+    """The demo's options become settings of the command's runtime (before it is built)."""
+    overrides: dict[str, Any] = ctx.find_root().obj.setdefault("overrides", {})
+    if base_model:
+        overrides["base_model"] = base_model
+    if threshold is not None:
+        current = Settings(**overrides).task_settings
+        overrides["task_settings"] = {
+            **current,
+            **{t: {**current.get(t, {}), "threshold": threshold} for t in tasks},
+        }
+
+
+def _level_printer(say: Say, show_maps: int) -> Callable[[PhaseStats, PlayedLevel], None]:
+    """Prints the first levels of each phase and every student-phase level (and a map)."""
+    shown = 0
+
+    def on_level(phase: PhaseStats, played: PlayedLevel) -> None:
+        nonlocal shown
+        lv = played.level
+        who = " + ".join(
+            c.source + (f" {c.version}" if c.version else "") + (" (fallback)" * c.fallback)
+            for c in (played.level_call, played.map_call)
+        )
+        if phase.name == "student" or phase.levels % 25 == 0 or phase.levels <= 2:
+            say(
+                f"[dim]{phase.name:>8} {phase.levels:>4}[/] level {lv.name}: difficulty "
+                f"{lv.difficulty}, {lv.width}x{lv.height}, {lv.num_wall} walls, "
+                f"{lv.num_enemies} enemies, {lv.time}s  [dim]({escape(who)})[/]"
             )
-            if phase.name == "student" or phase.levels % 25 == 0 or phase.levels <= 2:
-                say(
-                    f"[dim]{phase.name:>8} {phase.levels:>4}[/] level {lv.name}: difficulty "
-                    f"{lv.difficulty}, {lv.width}x{lv.height}, {lv.num_wall} walls, "
-                    f"{lv.num_enemies} enemies, {lv.time}s  [dim]({escape(who)})[/]"
-                )
-            student_level = played.level_call.source == "student"
-            if phase.name == "student" and student_level and shown < show_maps:
-                shown += 1
-                say(render_ascii(played.game_map), markup=False)
+        student_level = played.level_call.source == "student"
+        if phase.name == "student" and student_level and shown < show_maps:
+            shown += 1
+            say(render_ascii(played.game_map), markup=False)
 
-        demo = Demo(rt, train=tasks, on_level=on_level)
-        try:
-            verb = "reaches" if len(tasks) == 1 else "reach"
-            say(f"\n[bold]1. the teacher answers[/] until {', '.join(tasks)} {verb} the threshold")
-            warm = demo.warm_up()
-            say(f"   {warm.levels} levels in {warm.seconds:.1f} s")
-            say("\n[bold]2. training[/] (LoRA on CPU, in its own process), gate, promotion")
-            with Progress(
-                TextColumn("   {task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} steps"),
-                TextColumn("{task.fields[facts]}"),
-                TimeElapsedColumn(),
-                console=con,
-            ) as progress:
-                bars: dict[int, Any] = {}
-                totals: dict[Any, int] = {}
+    return on_level
 
-                def on_progress(run: dict[str, Any]) -> None:
-                    if not run:
-                        return
-                    phase, step, total, facts = _describe(run)
-                    if run["id"] not in bars:
-                        bars[run["id"]] = progress.add_task(run["task"], total=None, facts="")
-                    bar = bars[run["id"]]
-                    steps: dict[str, Any] = {"completed": step, "total": total} if total else {}
-                    if total:
-                        totals[bar] = total
-                    elif phase in ("gating", "done") and bar in totals:  # training is over
-                        steps = {"completed": totals[bar]}
-                    progress.update(
-                        bar, description=f"{run['task']}: {phase}", facts=facts, **steps
-                    )
 
-                outcomes = demo.train_queued(on_progress)
-            for o in outcomes:
-                if o.status != "succeeded":
-                    say(f"[red]   run {o.run_id} of {o.task} failed:[/] {escape(o.error or '')}")
-                elif rt.store.versions.active(o.task) == o.version:
-                    say(f"   [green]{o.task} {o.version} promoted[/]: the student answers now")
-                else:
-                    say(f"   [yellow]{o.task} {o.version} not promoted[/] (see its gate)")
-            say(f"\n[bold]3. playing on[/]: {levels} levels")
-            demo.play_on(levels)
-        except KeyboardInterrupt:
-            say("[yellow]interrupted[/]")
-        summary = demo.summary()
-        summary["dashboard"] = f"{server.url}/"
-        if as_json:
-            print_json(summary)
+def _play_the_loop(rt: Jarvis, demo: Demo, tasks: list[str], levels: int, con: Console) -> None:
+    """The three phases: teacher until the threshold, training, then the student."""
+    say = con.print
+    verb = "reaches" if len(tasks) == 1 else "reach"
+    say(f"\n[bold]1. the teacher answers[/] until {', '.join(tasks)} {verb} the threshold")
+    warm = demo.warm_up()
+    say(f"   {warm.levels} levels in {warm.seconds:.1f} s")
+    say("\n[bold]2. training[/] (LoRA on CPU, in its own process), gate, promotion")
+    outcomes = _train_with_progress(demo, con)
+    for o in outcomes:
+        if o.status != "succeeded":
+            say(f"[red]   run {o.run_id} of {o.task} failed:[/] {escape(o.error or '')}")
+        elif rt.store.versions.active(o.task) == o.version:
+            say(f"   [green]{o.task} {o.version} promoted[/]: the student answers now")
         else:
-            student_phase = next((p for p in summary["phases"] if p["phase"] == "student"), None)
-            if student_phase:
-                say(phase_table(student_phase))
-            say(summary_table(summary))
-        if exit_after:
-            server.stop()
-            return
-        _serve_until_interrupted(rt, server, tasks, say)
+            say(f"   [yellow]{o.task} {o.version} not promoted[/] (see its gate)")
+    say(f"\n[bold]3. playing on[/]: {levels} levels")
+    demo.play_on(levels)
 
 
-def _start_server(app: Any, host: str, port: int | None, default_port: int, say: Any) -> Any:
-    from jarvis.server.background import BackgroundServer
+def _train_with_progress(demo: Demo, con: Console) -> list[JobOutcome]:
+    """Run the queued runs, one progress bar each (steps, loss, ETA)."""
+    with Progress(
+        TextColumn("   {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("{task.fields[facts]}"),
+        TimeElapsedColumn(),
+        console=con,
+    ) as progress:
+        bars: dict[int, Any] = {}
+        totals: dict[Any, int] = {}
 
+        def on_progress(run: dict[str, Any]) -> None:
+            if not run:
+                return
+            phase, step, total, facts = _describe(run)
+            if run["id"] not in bars:
+                bars[run["id"]] = progress.add_task(run["task"], total=None, facts="")
+            bar = bars[run["id"]]
+            steps: dict[str, Any] = {"completed": step, "total": total} if total else {}
+            if total:
+                totals[bar] = total
+            elif phase in ("gating", "done") and bar in totals:  # training is over
+                steps = {"completed": totals[bar]}
+            progress.update(bar, description=f"{run['task']}: {phase}", facts=facts, **steps)
+
+        return demo.train_queued(on_progress)
+
+
+def _start_server(
+    app: Any, host: str, port: int | None, default_port: int, say: Say
+) -> BackgroundServer:
     try:
         return BackgroundServer(app, host, default_port if port is None else port).start()
     except ConfigError:
@@ -235,11 +259,11 @@ def _start_server(app: Any, host: str, port: int | None, default_port: int, say:
         return BackgroundServer(app, host, 0).start()
 
 
-def _serve_until_interrupted(rt: Any, server: Any, tasks: list[str], say: Any) -> None:
-    from jarvis.training.worker import Worker
-
+def _serve_until_interrupted(
+    rt: Jarvis, server: BackgroundServer, tasks: list[str], say: Say
+) -> None:
     stop = threading.Event()
-    worker = Worker(rt.settings, rt, watch=tasks)
+    worker = rt.worker(watch=tasks)
     threading.Thread(target=worker.run_forever, args=(stop,), daemon=True).start()
     say(f"\nserving on {server.url}/ (dashboard, game, API) · Ctrl-C to stop")
     try:

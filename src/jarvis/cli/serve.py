@@ -7,17 +7,15 @@ import threading
 from typing import Annotated
 
 import typer
+import uvicorn
 
-from jarvis.cli.app import handle_errors, out, runtime
-from jarvis.errors import ConfigError
+from jarvis.cli.common import handle_errors, out, runtime
+from jarvis.core.errors import ConfigError
+from jarvis.server import create_app
+from jarvis.server.security import is_loopback
 
 
 def _serve(ctx: typer.Context, host: str | None, port: int | None, with_worker: bool) -> None:
-    import uvicorn
-
-    from jarvis.server import create_app
-    from jarvis.server.security import is_loopback
-
     rt = runtime(ctx)
     settings = rt.settings
     host = host or settings.host
@@ -31,9 +29,7 @@ def _serve(ctx: typer.Context, host: str | None, port: int | None, with_worker: 
     app = create_app(rt, host=host)
     stop = threading.Event()
     if with_worker:
-        from jarvis.training.worker import Worker
-
-        worker = Worker(settings)
+        worker = rt.worker()
         recovered = worker.recover()
         if recovered:
             out.print(f"marked interrupted runs as failed: {recovered}")

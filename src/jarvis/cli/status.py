@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jarvis.cli.app import handle_errors, out, print_json, runtime
+from jarvis.cli.common import handle_errors, out, print_json, runtime
 from jarvis.runtime import Jarvis
 
 
@@ -18,9 +18,7 @@ def task_status(rt: Jarvis) -> list[dict[str, Any]]:
     rows = []
     for stats in rt.store.task_stats():
         row = stats.as_dict()
-        declared = rt.tasks.get(stats.name)
-        declared_threshold = declared.threshold if declared else None
-        row["threshold"] = stats.threshold or declared_threshold or rt.settings.threshold
+        row["threshold"] = rt.task_settings(stats.name).threshold  # what the worker acts on
         rows.append(row)
     return rows
 

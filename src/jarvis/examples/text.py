@@ -21,8 +21,8 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from jarvis.freetext import TextRules
-from jarvis.tasks import task
+from jarvis.core.freetext import TextRules
+from jarvis.core.tasks import task
 
 SMALL_WORDS = frozenset(
     {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "nor", "of", "on", "or"}

@@ -35,9 +35,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jarvis.backends import Generation, GenerationRequest
-from jarvis.schema_tasks import SchemaTask
-from jarvis.tasks import Task
+from jarvis.core.backends import Generation, GenerationRequest
+from jarvis.core.errors import TeacherError
+from jarvis.core.schema_tasks import SchemaTask
+from jarvis.core.tasks import Task
+from jarvis.runtime import get_default
 
 __all__ = ["JarvisJacPlugin", "ProgramModelTeacher", "answer", "keep_first", "task_for_call"]
 
@@ -117,8 +119,6 @@ def wanted(mt_run: Any) -> bool:
 def answer(model: Any, mt_run: Any) -> Any:
     """Route one ``by llm()`` call through the default JARVIS runtime; return the value in
     the program's own type."""
-    from jarvis.runtime import get_default
-
     rt = get_default()
     task = task_for_call(rt.tasks, model, mt_run)
     inputs = {str(k): plain(v) for k, v in mt_run.mtir.args.items()}
@@ -202,8 +202,6 @@ class ProgramModelTeacher:
         return f"byllm:{getattr(model, 'model_name', 'model')}"
 
     def generate(self, request: GenerationRequest) -> Generation:
-        from jarvis.errors import TeacherError
-
         current = _CALL.get()
         if current is None:
             raise TeacherError(

@@ -11,12 +11,13 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from jarvis.core.tasks import task
 from jarvis.rpg.bounds import level_schema, map_schema
+from jarvis.rpg.grid import map_to_tiles
 from jarvis.rpg.models import Level, Map
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.rules import check_level, check_map
 from jarvis.rpg.steering import MapSteer
-from jarvis.tasks import task
 
 
 @task
@@ -70,6 +71,11 @@ def _map_bounds(level: Level) -> dict[str, Any]:
 @create_next_map.steering
 def _map_steering(level: Level) -> MapSteer:
     return MapSteer(level)
+
+
+@create_next_map.display
+def _map_tiles(game_map: Map) -> dict[str, Any]:
+    return {"tiles": map_to_tiles(game_map)}  # the dashboard draws the grid
 
 
 @create_next_map.oracle

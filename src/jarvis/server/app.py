@@ -12,15 +12,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jarvis import __version__
 from jarvis.runtime import Jarvis
+from jarvis.server import (
+    dashboard_api,
+    dashboard_pages,
+    jac_routes,
+    openai_routes,
+    task_routes,
+)
 from jarvis.server.errors import ApiError, error_response
 from jarvis.server.metrics import Metrics
 from jarvis.server.security import is_loopback
@@ -101,9 +111,6 @@ class Admission:
 
 def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
     """The API for ``rt``; ``host`` is where it will listen (it decides admin access)."""
-    from jarvis import __version__, web
-    from jarvis.server import jac_routes, openai_routes, task_routes
-
     settings = rt.settings
     app = FastAPI(title="JARVIS", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.rt = rt
@@ -165,5 +172,8 @@ def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
     app.include_router(openai_routes.router)
     app.include_router(task_routes.router)
     app.include_router(jac_routes.router)  # runs .jac programs: admin token always
-    web.mount(app)
+    app.include_router(dashboard_api.router)
+    app.include_router(dashboard_pages.router)
+    static = resources.files("jarvis.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app

@@ -9,15 +9,15 @@ import threading
 import time
 from typing import Any
 
-from jarvis.errors import ConfigError
+import uvicorn
+
+from jarvis.core.errors import ConfigError
 
 __all__ = ["BackgroundServer"]
 
 
 class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        import uvicorn
-
         self.host = host
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3

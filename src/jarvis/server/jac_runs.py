@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from jarvis.config import Settings
+from jarvis.runtime.settings import Settings
 from jarvis.server.errors import ApiError
 
 __all__ = ["OUTPUT_BYTES", "JacRun", "JacRunner", "check_run_id", "find_jac", "upload_name"]

@@ -25,17 +25,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jarvis.backends import GenerationRequest, Sampling
-from jarvis.errors import JarvisError, TaskError
-from jarvis.prompts import render_messages
-from jarvis.pyrepr import ReprError, parse_byllm_call, parse_call_text
-from jarvis.registry import adapter_path
+from jarvis.core.backends import GenerationRequest, Sampling
+from jarvis.core.errors import JarvisError, TaskError
+from jarvis.core.prompts import render_messages
+from jarvis.core.pyrepr import ReprError, parse_byllm_call, parse_call_text
+from jarvis.core.tasks import Task
+from jarvis.runtime import Jarvis
+from jarvis.server.deps import find_task, runtime
 from jarvis.server.errors import ApiError
-from jarvis.server.task_routes import find_task, run_call, runtime
-from jarvis.serving.engine import Adapter, Engine, EngineOutput
+from jarvis.server.task_routes import run_call
+from jarvis.serving.engine import Engine, EngineOutput
 from jarvis.serving.grammar import UnsupportedSchema
 from jarvis.store.versions import check_version_name
-from jarvis.tasks import Task
 
 __all__ = ["router"]
 
@@ -164,12 +165,10 @@ def _producer(
         _, inputs = _typed_call(rt, body, task)
         return lambda emit: _router_answer(request, task, inputs)
     try:
-        version = check_version_name(version)
-        path = adapter_path(rt.settings.models_dir, task.name, version)
+        adapter = rt.registry.adapter(task.name, check_version_name(version))
     except JarvisError as exc:
         raise ApiError(404, str(exc), param="model", code="unknown_model") from None
     engine = _engine(rt)
-    adapter = Adapter(f"{task.name}@{version}", path)
     call = _maybe_call(body, task)
     if call is not None:
         # a typed answer is sent whole: the adapter writes positional JSON, clients get keyed
@@ -208,9 +207,9 @@ def _producer(
     return free_chat
 
 
-def _engine(rt: Any) -> Engine:
-    engine = getattr(rt.router.student, "engine", None)
-    if not isinstance(engine, Engine):
+def _engine(rt: Jarvis) -> Engine:
+    engine = rt.engine
+    if engine is None:
         raise ApiError(400, "this server has no local student (JARVIS_STUDENT=none)", param="model")
     return engine
 
@@ -236,7 +235,7 @@ def _last_user(body: ChatRequest) -> str:
 
 
 def _typed_call(
-    rt: Any, body: ChatRequest, task: Task[Any] | None
+    rt: Jarvis, body: ChatRequest, task: Task[Any] | None
 ) -> tuple[Task[Any], dict[str, Any]]:
     text = _last_user(body)
     try:
@@ -285,7 +284,7 @@ def _router_answer(request: Request, task: Task[Any], inputs: dict[str, Any]) ->
     )
 
 
-def _teacher_answer(rt: Any, task: Task[Any], inputs: dict[str, Any]) -> Answer:
+def _teacher_answer(rt: Jarvis, task: Task[Any], inputs: dict[str, Any]) -> Answer:
     try:
         backend = rt.teachers.for_task(task)
         gen = backend.generate(

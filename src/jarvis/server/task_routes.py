@@ -9,15 +9,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from jarvis.errors import ConfigError, JarvisError, TaskError, TeacherError
-from jarvis.registry import Registry
-from jarvis.router import CallResult
-from jarvis.runtime import Jarvis
+from jarvis.core.errors import ConflictError, JarvisError, TaskError, TeacherError
+from jarvis.core.results import CallResult
+from jarvis.core.tasks import Task
+from jarvis.server.deps import admitted, find_task, runtime
 from jarvis.server.errors import ApiError
 from jarvis.server.security import require_admin
 from jarvis.store.jsonl import import_lines
 from jarvis.store.versions import check_version_name
-from jarvis.tasks import Task, check_task_name
+from jarvis.training.worker import queue_run
 
 __all__ = ["router", "run_call"]
 
@@ -41,23 +41,6 @@ class TrainRequest(BaseModel):
 
     epochs: float | None = Field(default=None, gt=0)
     max_steps: int | None = Field(default=None, gt=0)
-
-
-def runtime(request: Request) -> Jarvis:
-    rt: Jarvis = request.app.state.rt
-    return rt
-
-
-def admitted(request: Request) -> Any:
-    yield from request.app.state.admission()
-
-
-def find_task(rt: Jarvis, name: str) -> Task[Any]:
-    try:
-        check_task_name(name)
-        return rt.task(name)
-    except (ConfigError, TaskError) as exc:
-        raise ApiError(404, str(exc), param="task", code="unknown_task") from None
 
 
 def run_call(request: Request, task: Task[Any], inputs: dict[str, Any]) -> CallResult:
@@ -118,15 +101,11 @@ def train(task: str, request: Request, body: TrainRequest | None = None) -> dict
     """Queue a training run (the worker, or ``jarvis up``, runs it)."""
     rt = runtime(request)
     t = find_task(rt, task)
-    n_train = rt.store.example_count(t.name, "train")
-    if n_train == 0:
-        raise ApiError(409, f"task {t.name!r} has no training examples yet", code="no_examples")
     overrides = body.model_dump(exclude_none=True) if body else {}
-    run_id = rt.store.runs.enqueue(
-        t.name, {"train_examples": n_train, "train": overrides}, "requested (API)"
-    )
-    if run_id is None:
-        raise ApiError(409, f"task {t.name!r} already has a queued or running run", code="busy")
+    try:
+        run_id, n_train = queue_run(rt.store, t.name, overrides, "requested (API)")
+    except ConflictError as exc:
+        raise ApiError(409, str(exc), code=exc.code) from None
     return {"run_id": run_id, "task": t.name, "train_examples": n_train, "status": "queued"}
 
 
@@ -136,7 +115,7 @@ def promote(task: str, body: PromoteRequest, request: Request) -> dict[str, Any]
     t = find_task(rt, task)
     try:
         version = check_version_name(body.version)
-        Registry(rt.store, rt.settings.models_dir).promote(t.name, version)
+        rt.registry.promote(t.name, version)
     except JarvisError as exc:
         raise ApiError(409, str(exc), param="version") from None
     return {"task": t.name, "active_version": version}
@@ -147,7 +126,7 @@ def rollback(task: str, request: Request) -> dict[str, Any]:
     rt = runtime(request)
     t = find_task(rt, task)
     try:
-        active = Registry(rt.store, rt.settings.models_dir).rollback(t.name)
+        active = rt.registry.rollback(t.name)
     except JarvisError as exc:
         raise ApiError(409, str(exc)) from None
     return {"task": t.name, "active_version": active}

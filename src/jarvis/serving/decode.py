@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from jarvis.backends import Sampling
+from jarvis.core.backends import Sampling
 from jarvis.serving.grammar import State
 from jarvis.serving.guide import Guide
 

@@ -14,25 +14,33 @@ cores; callers queue.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from jarvis.backends import Sampling
-from jarvis.codec import from_student, uses_positional
-from jarvis.config import Settings
-from jarvis.errors import BackendError, ConfigError
+from jarvis.core.backends import Sampling
+from jarvis.core.codec import from_student, uses_positional
+from jarvis.core.errors import BackendError, ConfigError
+from jarvis.core.tasks import Task
+from jarvis.models.base import resolve_base, serving_gguf
+from jarvis.models.loading import load_causal_lm, load_tokenizer
+from jarvis.models.threads import set_threads
+from jarvis.models.tokens import eos_ids, prompt_ids, stop_token_ids
+from jarvis.registry import Adapter
 from jarvis.serving.decode import Decoded, LanguageModel, Steer, decode
+from jarvis.serving.gguf_lora import convert_adapter
 from jarvis.serving.grammar import UnsupportedSchema, compile_schema
 from jarvis.serving.guide import Guide, Vocabulary
-from jarvis.tasks import Task
+from jarvis.serving.llama_lm import LlamaCppLM, llama_cpp_available
+from jarvis.serving.torch_lm import TorchLM
 
-__all__ = ["Adapter", "Engine", "EngineOutput"]
+__all__ = ["Adapter", "Engine", "EngineConfig", "EngineOutput", "answer_cap"]
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +49,31 @@ GGUF_ADAPTER = "adapter.gguf"
 _GUIDES = 256
 
 
-@dataclass(frozen=True, slots=True)
-class Adapter:
-    """A PEFT adapter directory and the name it is loaded under (``task@version``)."""
+def _default_home() -> Path:
+    return Path.home() / ".jarvis"
 
-    name: str
-    path: Path
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What the engine needs to know (the runtime builds it from the settings)."""
+
+    base_model: str = "smollm2-135m"
+    """The student base: an embedded name, a Hugging Face directory or a .gguf file."""
+    home: Path = field(default_factory=_default_home)
+    """Where the converted base is cached (``JARVIS_HOME``)."""
+    backend: BackendName = "auto"
+    """``llama.cpp`` where installed (and the base has a GGUF), else ``torch``."""
+    threads: int | None = None
+    """CPU threads; default: every core."""
+    constrained: bool = True
+    """Decode typed answers under the call's grammar (callers pass it on)."""
+    steering: bool = True
+    """With the grammar, apply a task's semantic steering (maps: free cells)."""
+
+
+def answer_cap(longest_answer_tokens: int) -> int:
+    """A generation budget near the longest answer known: a much longer one is a runaway."""
+    return int(longest_answer_tokens * 1.25) + 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +93,15 @@ class EngineOutput:
 class Engine:
     def __init__(
         self,
-        settings: Settings,
+        config: EngineConfig | None = None,
         *,
         backend: BackendName | None = None,
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
         """``model``/``tokenizer``: an already loaded (PEFT) model for the torch backend."""
-        self.settings = settings
-        self.requested: BackendName = backend or settings.engine
+        self.config = config or EngineConfig()
+        self.requested: BackendName = backend or self.config.backend
         self._lock = threading.Lock()
         self._tokenizer = tokenizer
         self._given_model = model
@@ -83,7 +110,7 @@ class Engine:
         self._vocab: Vocabulary | None = None
         self._guides: OrderedDict[str, Guide | None] = OrderedDict()
         self._loaded: set[str] = set()
-        self.steering = settings.steering
+        self.steering = self.config.steering
 
     # -- loading -------------------------------------------------------------------------
 
@@ -97,89 +124,57 @@ class Engine:
     def _ensure(self) -> None:
         if self._lm is not None:
             return
-        from jarvis.training.base_model import resolve_base, serving_gguf
-        from jarvis.training.generate import stop_token_ids
-
-        base = resolve_base(self.settings.base_model, self.settings.home)
+        cfg = self.config
+        base = resolve_base(cfg.base_model, cfg.home)
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            self._tokenizer = AutoTokenizer.from_pretrained(base.path)
+            self._tokenizer = load_tokenizer(base.path)
         gguf = None
         if self.requested != "torch":
-            from jarvis.serving.llama_lm import llama_cpp_available
-
             if llama_cpp_available():
-                gguf = serving_gguf(self.settings.base_model, self.settings.home)
+                gguf = serving_gguf(cfg.base_model, cfg.home)
             elif self.requested == "llama.cpp":
                 raise ConfigError("engine llama.cpp needs llama-cpp-python (pip install it)")
             if gguf is None and self.requested == "llama.cpp":
-                raise ConfigError(f"base {self.settings.base_model!r} has no GGUF form")
+                raise ConfigError(f"base {cfg.base_model!r} has no GGUF form")
         if gguf is not None:
-            from jarvis.serving.llama_lm import LlamaCppLM
-
-            self._lm = LlamaCppLM(gguf, threads=self.settings.train_threads)
+            self._lm = LlamaCppLM(gguf, threads=cfg.threads)
             self.backend = "llama.cpp"
-            eos = self._eos_from_config(base.path)
+            eos = eos_ids(base.path, self._tokenizer)
         else:
-            from jarvis.serving.torch_lm import TorchLM
-
             model = self._given_model or self._load_torch(base.path)
             self._lm = TorchLM(model)
             self.backend = "torch"
             eos = stop_token_ids(model, self._tokenizer)
         self._vocab = Vocabulary.from_tokenizer(self._tokenizer, eos)
 
-    def _eos_from_config(self, base_dir: Path) -> list[int]:
-        import json
-
-        ids: set[int] = set()
-        generation = base_dir / "generation_config.json"
-        if generation.is_file():
-            configured = json.loads(generation.read_text()).get("eos_token_id")
-            ids |= set(configured if isinstance(configured, list) else [configured])
-        if self._tokenizer.eos_token_id is not None:
-            ids.add(self._tokenizer.eos_token_id)
-        return sorted(i for i in ids if i is not None)
-
     def _load_torch(self, base_dir: Path) -> Any:
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        from jarvis.training.trainer import set_threads
-
-        set_threads(self.settings.train_threads)
-        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.bfloat16)
-        model.eval()  # type: ignore[no-untyped-call]
+        set_threads(self.config.threads)
+        model = load_causal_lm(base_dir)
+        model.eval()
         return model
 
     def _use(self, adapter: Adapter | None) -> None:
         lm = self._lm
+        cfg = self.config
         if self.backend == "llama.cpp":
-            from jarvis.serving.gguf_lora import convert_adapter
-            from jarvis.serving.llama_lm import LlamaCppLM
-            from jarvis.training.base_model import resolve_base, serving_gguf
-
             assert isinstance(lm, LlamaCppLM)
             if adapter is not None and adapter.name not in self._loaded:
                 target = adapter.path.parent / GGUF_ADAPTER
                 with _loading(adapter):
                     if not target.is_file():
-                        base = resolve_base(self.settings.base_model, self.settings.home)
-                        gguf = serving_gguf(self.settings.base_model, self.settings.home)
+                        base = resolve_base(cfg.base_model, cfg.home)
+                        gguf = serving_gguf(cfg.base_model, cfg.home)
                         assert gguf is not None
                         convert_adapter(adapter.path, base.path, gguf, target)
                     lm.load_adapter(adapter.name, target)
                 self._loaded.add(adapter.name)
             lm.use_adapter(adapter.name if adapter else None)
             return
-        from jarvis.serving.torch_lm import TorchLM
-
         assert isinstance(lm, TorchLM)
         if adapter is None:
             raise BackendError("the torch engine serves adapters only")
         if adapter.name not in self._loaded and not _has_adapter(lm.model, adapter.name):
-            from peft import PeftModel
+            from peft import PeftModel  # the train extra: the torch engine serves with PEFT
 
             with _loading(adapter):
                 # read the files before PEFT touches the model: a PEFT load that fails after
@@ -210,8 +205,6 @@ class Engine:
         schema = task.call_schema(inputs) if bounds else task.output_schema
         if schema is None:
             return None
-        import json
-
         key = json.dumps([schema, uses_positional(task)], sort_keys=True)
         if key in self._guides:
             self._guides.move_to_end(key)
@@ -231,8 +224,6 @@ class Engine:
     # -- generation ----------------------------------------------------------------------
 
     def prompt(self, task: Task[Any], inputs: Mapping[str, Any]) -> list[int]:
-        from jarvis.training.dataset import prompt_ids
-
         return prompt_ids(self._tokenizer, task, dict(inputs))
 
     def generate(
@@ -367,12 +358,10 @@ def _loading(adapter: Adapter) -> Iterator[None]:
 
 def _check_readable(path: Path) -> None:
     """Raise unless the adapter's config parses and its weights load (a LoRA is a few MB)."""
-    import json
-
     json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
     weights = path / "adapter_model.safetensors"
     if weights.is_file():
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # the train extra, like PEFT
 
         load_file(str(weights))
     elif not (path / "adapter_model.bin").is_file():

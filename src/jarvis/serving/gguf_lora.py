@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jarvis.errors import JarvisError
+from jarvis.core.errors import JarvisError
 
 __all__ = ["convert_adapter", "gguf_architecture", "lora_tensors"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jarvis.errors import JarvisError
+from jarvis.core.errors import JarvisError
 from jarvis.serving.gguf_lora import lora_tensors
 
 __all__ = ["MergeError", "merge_adapter"]

@@ -13,7 +13,7 @@ Supported: objects (properties in declaration order, all written), arrays (``ite
 exclusive), numbers, strings (``minLength``/``maxLength``), booleans, null, ``enum``,
 ``const``, ``anyOf``/``oneOf`` whose branches start with different characters (``Optional``),
 ``$ref`` into ``$defs``. JSON is written without whitespace, as the student is trained. With
-``positional=True`` objects are written as arrays of their values (:mod:`jarvis.codec`).
+``positional=True`` objects are written as arrays of their values (:mod:`jarvis.core.codec`).
 Anything else raises :class:`UnsupportedSchema`, and the caller decodes without a grammar.
 """
 
@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from jarvis.codec import positional_value
+from jarvis.core.codec import positional_value
 
 __all__ = ["Grammar", "Node", "State", "UnsupportedSchema", "compile_schema", "feed"]
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jarvis.serving import grammar as g
 from jarvis.serving.grammar import Grammar, State, accepts, feed
 
 __all__ = ["Guide", "Vocabulary"]
@@ -162,8 +163,6 @@ class Guide:
 
 def _alphabet(grammar: Grammar) -> frozenset[str] | None:
     """Every character the grammar can use, or ``None`` if it has free text (strings)."""
-    from jarvis.serving import grammar as g
-
     chars: set[str] = set()
     seen: set[int] = set()
     stack: list[g.Node] = [grammar.root]

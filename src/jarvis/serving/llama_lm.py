@@ -11,28 +11,26 @@ class only reads tokens and returns logits.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jarvis.errors import BackendError
+from jarvis.core.errors import BackendError
 
 __all__ = ["LlamaCppLM", "llama_cpp_available"]
 
 
 def llama_cpp_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("llama_cpp") is not None
 
 
 class LlamaCppLM:
     def __init__(self, gguf_path: Path, *, threads: int | None = None, n_ctx: int = 4096) -> None:
-        import os
-
-        import llama_cpp
+        import llama_cpp  # the serve extra (compiled); the torch engine serves without it
 
         self._lib = llama_cpp
         threads = threads or os.cpu_count() or 1

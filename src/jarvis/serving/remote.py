@@ -17,38 +17,48 @@ which version is active decides the model name, and a rollback is one setting aw
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import openai
 
-from jarvis.backends import Generation, GenerationRequest
-from jarvis.codec import from_student, positional_schema, uses_positional
-from jarvis.config import Settings
-from jarvis.errors import BackendError
-from jarvis.prompts import student_messages
-from jarvis.store import Store
+from jarvis.core.backends import Generation, GenerationRequest
+from jarvis.core.codec import from_student, positional_schema, uses_positional
+from jarvis.core.errors import BackendError
+from jarvis.core.prompts import student_messages
+from jarvis.registry import Registry
 
-__all__ = ["RemoteStudent"]
+__all__ = ["RemoteStudent", "RemoteStudentConfig"]
+
+
+@dataclass(frozen=True)
+class RemoteStudentConfig:
+    base_url: str | None
+    api_key: str | None = None
+    model: str = "{task}"  # the served model's name; {task} and {version} are filled in
+    max_tokens: int = 1024
 
 
 class RemoteStudent:
-    def __init__(self, settings: Settings, store: Store) -> None:
-        if not settings.student_base_url:
+    def __init__(self, config: RemoteStudentConfig, registry: Registry) -> None:
+        if not config.base_url:
             raise BackendError("student=remote needs JARVIS_STUDENT_BASE_URL")
-        self.settings = settings
-        self.store = store
-        key = settings.student_api_key.get_secret_value() if settings.student_api_key else None
-        self.base_url = settings.student_base_url.rstrip("/")
+        self.config = config
+        self.registry = registry
+        self.base_url = config.base_url.rstrip("/")
         self._client = openai.OpenAI(
-            base_url=self.base_url, api_key=key or "not-needed", timeout=120.0, max_retries=2
+            base_url=self.base_url,
+            api_key=config.api_key or "not-needed",
+            timeout=120.0,
+            max_retries=2,
         )
 
     def active_version(self, task: str) -> str | None:
-        return self.store.versions.active(task)
+        return self.registry.active(task)
 
     def generate(self, request: GenerationRequest, version: str) -> Generation:
         task = request.task
-        model = self.settings.student_model.format(task=task.name, version=version)
+        model = self.config.model.format(task=task.name, version=version)
         kwargs: dict[str, Any] = {}
         schema = task.call_schema(request.inputs)
         if schema is not None:
@@ -66,7 +76,7 @@ class RemoteStudent:
             reply = self._client.chat.completions.create(
                 model=model,
                 messages=list(student_messages(task, request.inputs)),  # type: ignore[arg-type]
-                max_tokens=s.max_tokens or self.settings.max_tokens,
+                max_tokens=s.max_tokens or self.config.max_tokens,
                 **kwargs,
             )
         except openai.OpenAIError as exc:

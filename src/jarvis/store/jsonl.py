@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from jarvis.errors import ImportFileError, JarvisError
-from jarvis.prompts import training_conversation
-from jarvis.pyrepr import ReprError, parse_call_text, parse_value
-from jarvis.split import split_for
-from jarvis.store.store import ExampleRecord, ImportResult, Store
-from jarvis.tasks import Task, check_task_name
-from jarvis.validate import validate_output
+from jarvis.core.errors import ImportFileError, JarvisError
+from jarvis.core.prompts import training_conversation
+from jarvis.core.pyrepr import ReprError, parse_call_text, parse_value
+from jarvis.core.split import split_for
+from jarvis.core.tasks import Task, check_task_name
+from jarvis.core.validate import validate_output
+from jarvis.store.store import ExampleRecord, ImportResult, Store, TaskInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +212,7 @@ def import_lines(
     for name, examples in good.items():
         declared = tasks.get(name)
         if declared is not None:
-            from jarvis.router import task_info
-
-            store.ensure_task(task_info(declared))
+            store.ensure_task(TaskInfo.of(declared))
         else:
             kind = "text" if any(isinstance(e.output, str) for e in examples) else "typed"
             store.ensure_task_name(name, kind=kind)

@@ -60,7 +60,7 @@ def m004_shadows(conn: sa.Connection) -> None:
 
 def m005_examples_seen(conn: sa.Connection) -> None:
     """How often the teacher gave each example: recurring inputs move to training and
-    weigh more in it (see :mod:`jarvis.split`)."""
+    weigh more in it (see :mod:`jarvis.core.split`)."""
     _add_column(conn, "examples", sa.Column("seen", sa.Integer, nullable=False, server_default="1"))
 
 

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from jarvis.errors import StoreError
-from jarvis.split import KEEP_HELDOUT, canonical_json, content_hash
+from jarvis.core.errors import StoreError
+from jarvis.core.split import KEEP_HELDOUT, canonical_json, content_hash
+from jarvis.core.tasks import Task
 from jarvis.store import schema
 from jarvis.store.insights import Insights
 from jarvis.store.migrations import migrate
@@ -41,6 +42,20 @@ class TaskInfo:
     threshold: int | None = None
     heldout_share: float | None = None
     origin: str = "python"  # or "schema": rebuildable from this row alone
+
+    @classmethod
+    def of(cls, task: Task[Any]) -> TaskInfo:
+        """What the store keeps of ``task``'s declaration."""
+        return cls(
+            name=task.name,
+            kind="text" if task.is_free_text else "typed",
+            instructions=task.instructions,
+            output_schema=task.output_schema,
+            params=task.param_names,
+            threshold=task.threshold,
+            heldout_share=task.heldout_share,
+            origin=getattr(task, "origin", "python"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +87,7 @@ class ExampleRecord:
     origin: str = "teacher"
     train_after_seen: int = 0
     """A held-out input the teacher has answered this many times moves to training (0: never;
-    see :mod:`jarvis.split`)."""
+    see :mod:`jarvis.core.split`)."""
 
 
 @dataclass(slots=True)
@@ -185,6 +200,11 @@ class Store:
         self.shadows = Shadows(self.engine)
         if create:
             self.migrate()
+
+    @property
+    def safe_url(self) -> str:
+        """The database URL without its password, for messages and logs."""
+        return _redact(self.url)
 
     def migrate(self) -> list[str]:
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from jarvis.errors import ConfigError, StoreError
+from jarvis.core.errors import ConfigError, StoreError
 from jarvis.store import schema
 from jarvis.store.locks import lock_task
 

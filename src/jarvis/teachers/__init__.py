@@ -1,9 +1,11 @@
-"""Teachers: the large models (or procedural oracles) whose answers students learn from."""
+"""Teachers: the large models (or procedural oracles) whose answers students learn from.
+
+Which teacher answers which task is the runtime's choice (:mod:`jarvis.runtime.teachers`).
+"""
 
 from __future__ import annotations
 
 from jarvis.teachers.openai_compat import OpenAITeacher
 from jarvis.teachers.oracle import OracleTeacher
-from jarvis.teachers.resolve import TeacherResolver
 
-__all__ = ["OpenAITeacher", "OracleTeacher", "TeacherResolver"]
+__all__ = ["OpenAITeacher", "OracleTeacher"]

@@ -15,8 +15,8 @@ from typing import Any
 
 import openai
 
-from jarvis.backends import Generation, GenerationRequest
-from jarvis.errors import TeacherError
+from jarvis.core.backends import Generation, GenerationRequest
+from jarvis.core.errors import TeacherError
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 import threading
 
-from jarvis.backends import Generation, GenerationRequest
-from jarvis.errors import TeacherError
-from jarvis.prompts import render_answer
-from jarvis.split import content_hash
+from jarvis.core.backends import Generation, GenerationRequest
+from jarvis.core.errors import TeacherError
+from jarvis.core.prompts import render_answer
+from jarvis.core.split import content_hash
 
 
 class OracleTeacher:

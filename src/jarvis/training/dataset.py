@@ -2,7 +2,7 @@
 
 Each example is rendered with :func:`jarvis.prompts.student_messages` (exactly what the
 student sees at serve time), the answer in the student's positional encoding
-(:mod:`jarvis.codec`), and the model's own chat template. Prompt tokens get the label
+(:mod:`jarvis.core.codec`), and the model's own chat template. Prompt tokens get the label
 -100 so only the answer (and the end-of-turn token that stops generation) is learned.
 Batches are built by length bucketing under a token budget, so CPU time goes to real tokens,
 not padding.
@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jarvis.codec import student_answer
-from jarvis.prompts import student_messages
-from jarvis.tasks import Task
+from jarvis.core.codec import student_answer
+from jarvis.core.prompts import student_messages
+from jarvis.core.tasks import Task
+from jarvis.models.tokens import prompt_ids
 
 IGNORE = -100
 
@@ -30,17 +31,6 @@ class TokenizedExample:
 
     def __len__(self) -> int:
         return len(self.input_ids)
-
-
-def prompt_ids(tokenizer: Any, task: Task[Any], inputs: dict[str, Any]) -> list[int]:
-    """Token ids of the student prompt, ending where the answer starts."""
-    ids = tokenizer.apply_chat_template(
-        list(student_messages(task, inputs)),
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=False,
-    )
-    return list(ids)
 
 
 def tokenize_example(
@@ -134,7 +124,7 @@ def length_batches(
 
 def collate(batch: Sequence[TokenizedExample], pad_id: int) -> dict[str, Any]:
     """Right-padded tensors: input_ids, attention_mask and labels (-100 on padding)."""
-    import torch
+    import torch  # the train extra
 
     width = max(len(e) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)

@@ -8,7 +8,9 @@ A free-text answer parses whatever it says, so passing the validator (non-empty,
 within the task's length) is not enough there: the gate also scores how close each answer is
 to the teacher's, as chrF (character n-gram F-score, Popović 2015, computed by sacrebleu) on a
 0..1 scale, and the mean must clear ``text_gate_floor`` and not fall below the active
-version's on the same examples.
+version's on the same examples (:mod:`jarvis.core.agreement`).
+
+The candidate answers through the serving engine, as serving will (:func:`engine_answerer`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from jarvis.errors import ConfigError
-from jarvis.tasks import Task
-from jarvis.validate import validate_answer
+from jarvis.core.agreement import TEXT_METRIC, field_agreement, text_scorer
+from jarvis.core.backends import GREEDY
+from jarvis.core.codec import student_answer
+from jarvis.core.tasks import Task
+from jarvis.core.validate import validate_answer
+from jarvis.registry import Adapter
+from jarvis.serving.engine import Engine, answer_cap
+from jarvis.store import Store
 
 Answerer = Callable[[Sequence[dict[str, Any]]], list[tuple[str, int]]]
 """Answers a batch of inputs: one (text, tokens generated) per input."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """One task's gate (from its settings: ``gate_floor``, ``text_gate_floor``,
+    ``gate_examples``)."""
+
+    floor: float = 0.9
+    text_floor: float = 0.5
+    examples: int = 40
 
 
 @dataclass
@@ -41,50 +58,6 @@ class GateReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(value, list):
-        out = {f"{prefix}.#": len(value)}
-        for i, v in enumerate(value):
-            out.update(_leaves(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: value}
-
-
-TEXT_METRIC = "chrF"
-"""The free-text similarity: sacrebleu's chrF (char n-grams 1..6, beta 2), divided by 100."""
-
-
-def text_scorer() -> Callable[[str, str], float]:
-    """``(answer, reference) -> chrF in 0..1``: 1 for the same text, near 0 for unrelated."""
-    try:
-        from sacrebleu.metrics.chrf import CHRF  # the train extra; only free-text gates need it
-    except ImportError as exc:
-        raise ConfigError(
-            "the free-text gate scores answers with sacrebleu's chrF: "
-            "pip install 'jarvis-mtllm[train]'"
-        ) from exc
-
-    chrf = CHRF()
-
-    def score(answer: str, reference: str) -> float:
-        return float(chrf.sentence_score(answer, [reference]).score) / 100.0
-
-    return score
-
-
-def field_agreement(answer: Any, reference: Any) -> float:
-    """Share of the reference's leaf fields (and list lengths) that the answer matches."""
-    ref, got = _leaves(reference), _leaves(answer)
-    if not ref:
-        return 1.0 if answer == reference else 0.0
-    return sum(1 for k, v in ref.items() if got.get(k) == v) / len(ref)
 
 
 def evaluate(
@@ -199,3 +172,54 @@ def decide(
         )
     vs = f" (active: {theirs:.3f})" if theirs is not None else ""
     return GateVerdict(True, f"{reason}; {metric} {similarity:.3f} ≥ floor {text_floor:.3f}{vs}")
+
+
+def heldout_sample(store: Store, task: str, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` held-out examples: the same set for every candidate of a task."""
+    rows = []
+    for row in store.iter_examples(task, "heldout"):
+        rows.append(row)
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def max_new_tokens(task: Task[Any], rows: list[dict[str, Any]], tokenizer: Any) -> int:
+    """Room for the longest teacher answer seen, with a margin."""
+    longest = 16
+    for row in rows:
+        answer = student_answer(task, task.output_adapter.validate_python(row["output"]))
+        longest = max(longest, len(tokenizer(answer).input_ids))
+    return answer_cap(longest)
+
+
+def engine_answerer(
+    engine: Engine, task: Task[Any], adapter: Adapter, max_new_tokens: int
+) -> Answerer:
+    """A greedy answerer through the serving engine: the gate judges what serving will do."""
+
+    def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
+        outs = [
+            engine.generate(
+                task,
+                inputs,
+                adapter=adapter,
+                sampling=GREEDY,
+                max_new_tokens=max_new_tokens,
+                constrained=engine.config.constrained,
+            )
+            for inputs in batch
+        ]
+        return [(o.text, o.tokens_out) for o in outs]
+
+    return answer
+
+
+def evaluate_version(
+    store: Store, engine: Engine, task: Task[Any], adapter: Adapter, limit: int
+) -> GateReport:
+    """Run the gate on demand: ``adapter`` (a version of ``task``) on its held-out sample."""
+    heldout = heldout_sample(store, task.name, limit)
+    rows = list(store.iter_examples(task.name, "train"))[:50]
+    cap = max_new_tokens(task, heldout + rows, engine.tokenizer)
+    return evaluate(task, heldout, engine_answerer(engine, task, adapter, cap), budget=cap)

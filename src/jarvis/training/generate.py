@@ -1,22 +1,20 @@
-"""In-process generation with a (LoRA-adapted) student: used by the gate and the local student.
+"""Plain ``transformers`` generation with a (LoRA-adapted) student: the reference.
 
-Plain ``transformers`` generate with a KV cache, greedy or sampled, batched with left padding.
-The serving engine replaces this on the hot path; it stays the reference implementation.
+Generate with a KV cache, greedy or sampled, batched with left padding. The serving engine
+replaces this everywhere; it stays as the baseline the engine is benchmarked against
+(``jarvis bench serving``) and as an independent check of the engine's answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jarvis.backends import GREEDY, Sampling
-from jarvis.codec import from_student
-from jarvis.tasks import Task
-from jarvis.training.dataset import prompt_ids
-
-if TYPE_CHECKING:
-    from jarvis.serving.engine import Adapter, Engine
+from jarvis.core.backends import GREEDY, Sampling
+from jarvis.core.codec import from_student
+from jarvis.core.tasks import Task
+from jarvis.models.tokens import prompt_ids, stop_token_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +23,6 @@ class Generated:
     tokens_in: int
     tokens_out: int
     raw: str = ""  # what the model wrote (positional JSON for typed tasks)
-
-
-def answer_cap(longest_answer_tokens: int) -> int:
-    """A generation budget near the longest answer known: a much longer one is a runaway."""
-    return int(longest_answer_tokens * 1.25) + 8
 
 
 def answerer(
@@ -46,36 +39,6 @@ def answerer(
     return answer
 
 
-def engine_answerer(
-    engine: Engine, task: Task[Any], adapter: Adapter, max_new_tokens: int
-) -> Callable[[Sequence[dict[str, Any]]], list[tuple[str, int]]]:
-    """A greedy answerer through the serving engine: the gate judges what serving will do."""
-
-    def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
-        outs = [
-            engine.generate(
-                task,
-                inputs,
-                adapter=adapter,
-                sampling=GREEDY,
-                max_new_tokens=max_new_tokens,
-                constrained=engine.settings.constrained,
-            )
-            for inputs in batch
-        ]
-        return [(o.text, o.tokens_out) for o in outs]
-
-    return answer
-
-
-def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    configured = model.generation_config.eos_token_id
-    ids = configured if isinstance(configured, list) else [configured]
-    if tokenizer.eos_token_id is not None:
-        ids.append(tokenizer.eos_token_id)
-    return sorted({int(i) for i in ids if i is not None})
-
-
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -86,7 +49,7 @@ def generate_batch(
     streamer: Any = None,
 ) -> list[Generated]:
     """Answer several calls of one task at once (left-padded batch)."""
-    import torch
+    import torch  # the train extra
 
     prompts = [prompt_ids(tokenizer, task, inputs) for inputs in inputs_list]
     width = max(len(p) for p in prompts)

@@ -5,7 +5,7 @@
   (the new run trains on all of them, old and new);
 * drift: the student's recent fallback rate exceeds ``fallback_limit`` over a full window of
   ``fallback_window`` student calls since the last run, or its live agreement with the
-  teacher (shadow checks, :mod:`jarvis.shadow`) falls below ``shadow_floor``.
+  teacher (shadow checks, :mod:`jarvis.routing.shadow`) falls below ``shadow_floor``.
 
 And when a version should be rolled back (:func:`rollback_due`): its live agreement is below
 its predecessor's by more than ``shadow_rollback_margin``.
@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from jarvis.config import Settings
+from jarvis.core.task_settings import TaskSettings
 from jarvis.store import Store
 
 RETRY_FAILED_AFTER_S = 600.0
@@ -32,13 +31,11 @@ class Due:
     train_examples: int
 
 
-def training_due(
-    store: Store, settings: Settings, task: str, declared: Any = None, now: float | None = None
-) -> Due | None:
-    """Why ``task`` should be trained now, or None."""
+def training_due(store: Store, ts: TaskSettings, task: str, now: float | None = None) -> Due | None:
+    """Why ``task`` (whose settings are ``ts``) should be trained now, or None."""
     now = time.time() if now is None else now
-    threshold = int(settings.for_task(task, "threshold", getattr(declared, "threshold", None)))
-    every = int(settings.for_task(task, "retrain_every"))
+    threshold = ts.threshold
+    every = ts.retrain_every
     n_train = store.example_count(task, "train")
     last = store.runs.last_finished(task)
     ever_built = any(
@@ -58,8 +55,8 @@ def training_due(
         return Due(task, f"{new} new training examples since run {last['id']}", n_train)
     if last["status"] == "failed" and now - (last["finished_at"] or 0) < RETRY_FAILED_AFTER_S:
         return None  # drift alone must not retry a failed run at once (a crash loop)
-    window = int(settings.for_task(task, "fallback_window"))
-    limit = float(settings.for_task(task, "fallback_limit"))
+    window = ts.fallback_window
+    limit = ts.fallback_limit
     calls, fallbacks = store.student_routed_calls(task, last["started_at"] or 0.0, window)
     if calls >= window and fallbacks / calls > limit:
         return Due(
@@ -70,8 +67,8 @@ def training_due(
         )
     active = store.versions.active(task)
     if active is not None:
-        live = _live(store, settings, task, active, since=last["started_at"] or 0.0)
-        floor = float(settings.for_task(task, "shadow_floor"))
+        live = _live(store, ts, task, active, since=last["started_at"] or 0.0)
+        floor = ts.shadow_floor
         if live is not None and live[1] < floor:
             return Due(
                 task,
@@ -83,17 +80,16 @@ def training_due(
 
 
 def _live(
-    store: Store, settings: Settings, task: str, version: str, since: float = 0.0
+    store: Store, ts: TaskSettings, task: str, version: str, since: float = 0.0
 ) -> tuple[int, float] | None:
     """(checks, mean agreement) of ``version``'s recent shadow checks, if there are enough."""
-    window = int(settings.for_task(task, "shadow_window"))
-    found = store.shadows.agreements(task, version, window, since)
-    if len(found) < int(settings.for_task(task, "shadow_min")):
+    found = store.shadows.agreements(task, version, ts.shadow_window, since)
+    if len(found) < ts.shadow_min:
         return None
     return len(found), sum(found) / len(found)
 
 
-def rollback_due(store: Store, settings: Settings, task: str) -> str | None:
+def rollback_due(store: Store, ts: TaskSettings, task: str) -> str | None:
     """Why the active version should give way to the one it replaced, or None."""
     active = store.versions.active(task)
     if active is None:
@@ -102,11 +98,11 @@ def rollback_due(store: Store, settings: Settings, task: str) -> str | None:
     parent = card.get("parent")
     if not parent:
         return None
-    mine = _live(store, settings, task, active)
-    theirs = _live(store, settings, task, parent)
+    mine = _live(store, ts, task, active)
+    theirs = _live(store, ts, task, parent)
     if mine is None or theirs is None:
         return None
-    margin = float(settings.for_task(task, "shadow_rollback_margin"))
+    margin = ts.shadow_rollback_margin
     if mine[1] < theirs[1] - margin:
         return (
             f"{active} agrees with the teacher on live traffic {mine[1]:.0%} of the time "

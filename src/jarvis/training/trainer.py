@@ -13,14 +13,16 @@ AVX512-BF16, with the same loss curve; the adapters stay fp32 so small updates a
 from __future__ import annotations
 
 import math
-import os
 import random
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jarvis.models.loading import load_causal_lm, load_tokenizer
+from jarvis.models.threads import set_threads
 from jarvis.training.dataset import IGNORE, TokenizedExample, collate, length_batches
 
 
@@ -90,23 +92,12 @@ class TrainResult:
     peak_rss_mb: float
 
 
-def set_threads(threads: int | None) -> int:
-    import torch
-
-    n = threads or os.cpu_count() or 1
-    torch.set_num_threads(n)
-    return n
-
-
 def load_for_training(base_path: Path, cfg: TrainConfig) -> tuple[Any, Any]:
     """The frozen base model with fresh LoRA adapters, and its tokenizer."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from peft import LoraConfig, get_peft_model  # the train extra
 
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    tokenizer = load_tokenizer(base_path)
+    model = load_causal_lm(base_path, cfg.dtype)
     lora = LoraConfig(
         r=cfg.rank,
         lora_alpha=cfg.alpha,
@@ -121,7 +112,7 @@ def load_for_training(base_path: Path, cfg: TrainConfig) -> tuple[Any, Any]:
 
 def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
     """Mean cross-entropy over answer tokens, running the LM head only where it is needed."""
-    import torch
+    import torch  # the train extra
     import torch.nn.functional as F
 
     base = model.get_base_model()
@@ -158,9 +149,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train the LoRA adapters of ``model`` in place; return the figures of the run."""
-    import resource
-
-    import torch
+    import torch  # the train extra
 
     if not examples:
         raise ValueError("no training examples (all too long, or none stored)")

@@ -3,6 +3,9 @@
 Restartable: on start (and before each job) it marks runs whose process is gone as failed,
 so a kill -9 of the worker or of a job never leaves a run "running" forever, and never touches
 the active version. A job keeps running if only the worker dies; the next worker waits for it.
+
+Runs are queued in one place (:func:`queue_run`): by the worker's policy, ``jarvis train``
+and the API alike.
 """
 
 from __future__ import annotations
@@ -15,15 +18,54 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from jarvis.config import Settings
-from jarvis.errors import ConfigError
-from jarvis.runtime import Jarvis
-from jarvis.training.policy import training_due
+from jarvis.catalogue import TaskCatalogue
+from jarvis.core.errors import ConfigError, ConflictError
+from jarvis.core.task_settings import TaskSettingsFor
+from jarvis.registry import Registry
+from jarvis.store import Store
+from jarvis.training.policy import rollback_due, training_due
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobLauncher:
+    """How a run's process is started: ``python -m <module> RUN --settings FILE``, with
+    ``settings`` (what that module reads) in a private file, removed afterwards. The runtime
+    provides it; the worker only passes it on."""
+
+    module: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def argv(self, run_id: int, settings_path: str) -> list[str]:
+        return [sys.executable, "-m", self.module, str(run_id), "--settings", settings_path]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    task_settings: TaskSettingsFor
+    launcher: JobLauncher
+    poll_s: float = 2.0
+
+
+def queue_run(store: Store, task: str, overrides: dict[str, Any], reason: str) -> tuple[int, int]:
+    """Queue a training run of ``task`` on all its training examples; (run id, examples).
+
+    Raises :class:`ConflictError` when there is nothing to train on (``no_examples``) or a run
+    is already queued or running (``busy``).
+    """
+    n_train = store.example_count(task, "train")
+    if n_train == 0:
+        raise ConflictError(f"task {task!r} has no training examples yet", code="no_examples")
+    run_id = store.runs.enqueue(task, {"train_examples": n_train, "train": overrides}, reason)
+    if run_id is None:
+        raise ConflictError(
+            f"task {task!r} already has a queued or running training run", code="busy"
+        )
+    return run_id, n_train
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -64,16 +106,19 @@ class JobOutcome:
 class Worker:
     def __init__(
         self,
-        settings: Settings,
-        runtime: Jarvis | None = None,
+        store: Store,
+        catalogue: TaskCatalogue,
+        registry: Registry,
+        config: WorkerConfig,
         *,
         watch: Collection[str] | None = None,
     ) -> None:
         """``watch``: the tasks whose thresholds it acts on (default: all); queued runs of
         any task (``jarvis train``, the dashboard's "train now") are run either way."""
-        self.settings = settings
-        self.rt = runtime or Jarvis(settings)
-        self.store = self.rt.store
+        self.store = store
+        self.catalogue = catalogue
+        self.registry = registry
+        self.config = config
         self.watch = None if watch is None else frozenset(watch)
 
     def recover(self) -> list[int]:
@@ -84,21 +129,9 @@ class Worker:
                 continue
             self.store.fail_run(run["id"], "interrupted: the training process died")
             if run.get("version"):
-                self._discard_staging(run["task"], run["version"])
+                self.registry.discard_staged(run["task"], run["version"])
             failed.append(run["id"])
         return failed
-
-    def _discard_staging(self, task: str, version: str) -> None:
-        """Remove what a killed job staged for ``version`` (hidden, never published)."""
-        from jarvis.registry import discard, version_dir
-
-        try:
-            folder = version_dir(self.settings.models_dir, task, version).parent
-        except ConfigError:
-            return
-        for staged in folder.glob(f".{version}-*"):
-            log.info("removing %s, staged by an interrupted run", staged)
-            discard(staged)
 
     def enqueue_due(self) -> list[int]:
         """Queue a run for every task whose policy says it is due."""
@@ -107,10 +140,10 @@ class Worker:
             if self.watch is not None and name not in self.watch:
                 continue
             try:
-                declared = self.rt.task(name)  # its code, or its schema (a Jac function)
+                self.catalogue.get(name)  # its code, or its schema (a Jac function)
             except ConfigError:
                 continue  # the worker can only train tasks whose code it can load
-            due = training_due(self.store, self.settings, name, declared)
+            due = training_due(self.store, self.config.task_settings(name), name)
             if due is None:
                 continue
             run_id = self.store.runs.enqueue(
@@ -126,22 +159,14 @@ class Worker:
 
     def run_job(self, run_id: int, on_line: Callable[[str], None] | None = None) -> JobOutcome:
         """Run one queued job in a subprocess and wait for it."""
-        # The job gets exactly this worker's settings (minus secrets it does not need), in a
-        # private file rather than on its command line.
-        data = self.settings.model_dump(mode="json", exclude={"teacher_api_key"})
+        # The job's settings go in a private file rather than on its command line.
+        launcher = self.config.launcher
         fd, settings_path = tempfile.mkstemp(prefix="jarvis-run-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
+            json.dump(launcher.settings, fh)
         try:
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "jarvis.training.job",
-                    str(run_id),
-                    "--settings",
-                    settings_path,
-                ],
+                launcher.argv(run_id, settings_path),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -170,16 +195,13 @@ class Worker:
     def roll_back_worse(self) -> list[str]:
         """Roll back every active version that does worse than its predecessor on live
         traffic (shadow checks); return the tasks rolled back. The reason is an event."""
-        from jarvis.registry import Registry
-        from jarvis.training.policy import rollback_due
-
         rolled = []
         for name in self.store.task_names():
-            reason = rollback_due(self.store, self.settings, name)
+            reason = rollback_due(self.store, self.config.task_settings(name), name)
             if reason is None:
                 continue
             active = self.store.versions.active(name)
-            previous = Registry(self.store, self.settings.models_dir).rollback(name)
+            previous = self.registry.rollback(name)
             self.store.add_event(
                 "auto_rollback",
                 f"{name}: {active} rolled back to {previous or 'the teacher'}: {reason}",
@@ -206,7 +228,7 @@ class Worker:
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        log.info("worker watching %s", self.settings.resolved_database_url)
+        log.info("worker watching %s", self.store.safe_url)
         while not stop.is_set():
             try:
                 outcome = self.step()
@@ -222,7 +244,7 @@ class Worker:
                     outcome.version or outcome.error or "",
                 )
             else:
-                stop.wait(self.settings.worker_poll_s)
+                stop.wait(self.config.poll_s)
 
 
 def describe_run(run: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 The pages draw these and nothing else, so everything a user sees is computable (and tested)
 without a browser: ``overview(rt)`` for the task table and charts, ``task_detail(rt, task)``
-for one task's dataset, runs and versions, ``recent_calls(rt, task)`` for its call log.
+for one task's dataset, runs and versions, ``recent_calls(rt, task)`` for its call log. What
+an answer looks like beyond its JSON is the task's own ``@task.display`` (the RPG draws its
+maps as tile grids); the dashboard knows no domain.
 """
 
 from __future__ import annotations
@@ -10,12 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import ValidationError
-
-from jarvis.rpg.grid import map_to_tiles
-from jarvis.rpg.models import Map
+from jarvis.core.tasks import Task
 from jarvis.runtime import Jarvis
-from jarvis.tasks import Task
 
 __all__ = ["overview", "recent_calls", "task_detail", "task_row"]
 
@@ -32,10 +30,7 @@ def task_row(rt: Jarvis, stats: dict[str, Any]) -> dict[str, Any]:
     name = stats["name"]
     settings = rt.settings
     declared = rt.tasks.get(name)
-    threshold = int(
-        stats["threshold"]
-        or settings.for_task(name, "threshold", declared.threshold if declared else None)
-    )
+    threshold = rt.task_settings(name).threshold  # what the worker acts on
     routed = stats["student_calls"] + stats["fallbacks"]  # calls the student was asked first
     saved, tokens_in, tokens_out = rt.store.insights.student_tokens(name)
     cost = (tokens_in * settings.teacher_price_in + tokens_out * settings.teacher_price_out) / 1e6
@@ -61,9 +56,7 @@ def _live_agreement(rt: Jarvis, task: str, version: str | None) -> float | None:
     """Mean agreement of the active version's recent shadow checks (None without any)."""
     if version is None:
         return None
-    found = rt.store.shadows.agreements(
-        task, version, int(rt.settings.for_task(task, "shadow_window"))
-    )
+    found = rt.store.shadows.agreements(task, version, rt.task_settings(task).shadow_window)
     return round(sum(found) / len(found), 4) if found else None
 
 
@@ -175,15 +168,7 @@ def recent_calls(rt: Jarvis, task: Task[Any], limit: int = 25) -> list[dict[str,
                 "output",
             )
         }
-        row["tiles"] = _tiles(task, call.get("output"))
+        row["tiles"] = None  # a tile grid, for tasks whose display draws one (the RPG's maps)
+        row.update(task.shown(call.get("output")))
         out.append(row)
     return out
-
-
-def _tiles(task: Task[Any], output: Any) -> list[str] | None:
-    if task.output_type is not Map or not isinstance(output, dict):
-        return None
-    try:
-        return map_to_tiles(Map.model_validate(output))
-    except ValidationError:
-        return None

@@ -20,8 +20,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from jarvis.errors import ConfigError
-from jarvis.split import RECURRING_TO_TRAIN
+from jarvis.core.errors import ConfigError
+from jarvis.core.split import RECURRING_TO_TRAIN
+from jarvis.core.task_settings import TASK_KEYS, TaskSettings, resolve
+from jarvis.core.tasks import Task
 
 
 def _default_home() -> Path:
@@ -201,14 +203,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlFileSource(settings_cls))
 
-    def for_task(self, task: str, key: str, declared: Any = None) -> Any:
-        """A per-task setting: ``task_settings`` first, then the task's own, then the default."""
-        override = self.task_settings.get(task, {})
-        if key in override:
-            return override[key]
-        if declared is not None:
-            return declared
-        return getattr(self, key)
+    def for_task(self, name: str, declared: Task[Any] | None = None) -> TaskSettings:
+        """The settings of one task: ``task_settings`` first, then what the task declared
+        (``declared``: its threshold, held-out share, training defaults), then the default."""
+        defaults = {key: getattr(self, key) for key in TASK_KEYS}
+        return resolve(defaults, declared, self.task_settings.get(name, {}))
 
     @property
     def models_dir(self) -> Path:

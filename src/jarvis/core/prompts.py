@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
-from jarvis.tasks import Task
+from jarvis.core.tasks import Task
 
 
 class ChatMessage(TypedDict):

@@ -4,6 +4,7 @@
 
     JarvisError
     ├── ConfigError            a setting or argument is wrong (bad URL, unknown task, bad name)
+    ├── ConflictError          the request does not fit the current state (a run is queued)
     ├── TaskError              a task declaration or a call's inputs are wrong
     ├── BackendError           a model could not produce an answer at all
     │   └── TeacherError       the teacher failed (names the endpoint and the cause)
@@ -11,16 +12,31 @@
     ├── StoreError             the database refused or could not be reached
     └── ImportFileError        an import file could not be read at all
 
-Invalid *model output* is not an exception: it is a :class:`jarvis.validate.Verdict`. Only when
+Invalid *model output* is not an exception: it is a :class:`jarvis.core.validate.Verdict`. Only when
 every attempt of a call has failed does the router raise :class:`AllAttemptsFailed`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from jarvis.router import Attempt
+
+class _Verdict(Protocol):
+    @property
+    def output(self) -> Any: ...
+    @property
+    def reason(self) -> str | None: ...
+
+
+class _Attempt(Protocol):
+    """What :class:`AllAttemptsFailed` reads of an attempt (:class:`jarvis.core.results.Attempt`);
+    a protocol, so the bottom of the package depends on nothing above it."""
+
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def verdict(self) -> _Verdict: ...
 
 
 class JarvisError(Exception):
@@ -29,6 +45,15 @@ class JarvisError(Exception):
 
 class ConfigError(JarvisError):
     """A setting, a name or a command-line argument is not usable."""
+
+
+class ConflictError(JarvisError):
+    """The request is well formed but the current state refuses it (``code`` says why, for
+    an API: ``busy``, ``no_examples``)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class TaskError(JarvisError):
@@ -58,9 +83,9 @@ class AllAttemptsFailed(JarvisError):
     ``last_parsed`` the parsed value when the answer at least had the right format.
     """
 
-    def __init__(self, task: str, attempts: list[Attempt], call_id: int | None = None) -> None:
+    def __init__(self, task: str, attempts: Sequence[_Attempt], call_id: int | None = None) -> None:
         self.task = task
-        self.attempts = attempts
+        self.attempts = list(attempts)
         self.call_id = call_id
         last = attempts[-1] if attempts else None
         self.last_output: str | None = last.text if last else None

@@ -17,52 +17,58 @@ import logging
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
 
-from jarvis.backends import GenerationRequest
+from jarvis.core.agreement import agreement
+from jarvis.core.events import Events, StudentAnswered
+from jarvis.core.task_settings import TaskSettingsFor, declared_by
+from jarvis.core.validate import validate_answer
+from jarvis.routing.examples import Examples
+from jarvis.routing.router import TeacherFor
+from jarvis.store import Store
 
-if TYPE_CHECKING:
-    from jarvis.config import Settings
-    from jarvis.router import Router
-    from jarvis.tasks import Task
-
-__all__ = ["ShadowChecker", "agreement"]
+__all__ = ["ShadowChecker"]
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 16
 
 
-def agreement(task: Task[Any], student_json: Any, teacher_json: Any) -> tuple[float, str]:
-    """How close the student's answer is to the teacher's: (score in 0..1, metric name)."""
-    from jarvis.training.gate import TEXT_METRIC, field_agreement, text_scorer
-
-    if task.is_free_text:
-        return text_scorer()(str(student_json), str(teacher_json)), TEXT_METRIC
-    return field_agreement(student_json, teacher_json), "fields"
-
-
 class ShadowChecker:
-    def __init__(self, settings: Settings, seed: int | None = None) -> None:
-        self.settings = settings
+    """Subscribes to the router's :class:`StudentAnswered` events (:meth:`subscribe`)."""
+
+    def __init__(
+        self,
+        store: Store,
+        teacher_for: TeacherFor,
+        *,
+        examples: Examples | None = None,
+        task_settings: TaskSettingsFor | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.store = store
+        self.teacher_for = teacher_for
+        self.examples = examples or Examples(task_settings)
+        self.task_settings = task_settings
         self.rng = random.Random(seed)
         self._lock = threading.Lock()
         self._pending = 0
         self._pool: ThreadPoolExecutor | None = None
         self.skipped = 0  # comparisons dropped because too many were waiting
 
-    def rate(self, task: str) -> float:
-        return float(self.settings.for_task(task, "shadow_rate"))
+    def subscribe(self, events: Events) -> ShadowChecker:
+        events.subscribe(StudentAnswered, self.on_student_answer)
+        return self
 
-    def maybe(
-        self,
-        router: Router,
-        request: GenerationRequest,
-        student_json: Any,
-        version: str,
-        call_id: int | None,
-    ) -> bool:
+    def on_student_answer(self, event: StudentAnswered) -> None:
+        self.maybe(event)
+
+    def rate(self, event: StudentAnswered) -> float:
+        task = event.request.task
+        ts = self.task_settings(task.name) if self.task_settings else declared_by(task)
+        return ts.shadow_rate
+
+    def maybe(self, event: StudentAnswered) -> bool:
         """Sample this student-answered call for a shadow check; True if it was queued."""
-        rate = self.rate(request.task.name)
+        rate = self.rate(event)
         if rate <= 0:
             return False
         with self._lock:
@@ -74,23 +80,15 @@ class ShadowChecker:
             self._pending += 1
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow")
-        self._pool.submit(self._check, router, request, student_json, version, call_id)
+        self._pool.submit(self._check, event)
         return True
 
-    def _check(
-        self,
-        router: Router,
-        request: GenerationRequest,
-        student_json: Any,
-        version: str,
-        call_id: int | None,
-    ) -> None:
-        from jarvis.validate import validate_answer
-
+    def _check(self, event: StudentAnswered) -> None:
+        request, version, call_id = event.request, event.version, event.call_id
         task = request.task
-        store = router.store
+        store = self.store
         try:
-            gen = router.teacher(task).generate(request)
+            gen = self.teacher_for(task).generate(request)
             verdict = validate_answer(task, request.inputs, gen.text)
             if not verdict.valid:
                 store.shadows.record(
@@ -98,10 +96,10 @@ class ShadowChecker:
                 )
                 return
             teacher_json = task.dump_output(verdict.output)
-            score, metric = agreement(task, student_json, teacher_json)
+            score, metric = agreement(task, event.output_json, teacher_json)
             store.shadows.record(task.name, version, round(score, 4), metric, call_id=call_id)
             input_json = task.dump_inputs(request.inputs)
-            example = router.example(task, input_json, teacher_json, origin="shadow")
+            example = self.examples.make(task, input_json, teacher_json, origin="shadow")
             store.add_examples(task.name, [example])
         except Exception as exc:  # a shadow must never hurt serving: record and go on
             log.warning("shadow check of %s failed: %s", task.name, exc)

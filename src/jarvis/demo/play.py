@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jarvis.router import CallResult
+from jarvis.core.results import CallResult
 from jarvis.rpg.models import Level, Map
 from jarvis.rpg.tasks import create_next_level, create_next_map
 from jarvis.runtime import Jarvis

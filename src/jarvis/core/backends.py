@@ -2,18 +2,18 @@
 
 A backend turns a :class:`GenerationRequest` (chat messages, optional JSON schema, sampling)
 into a :class:`Generation` (text and token counts), or raises
-:class:`jarvis.errors.BackendError` when it cannot answer at all. Bad *content* is not an error
+:class:`jarvis.core.errors.BackendError` when it cannot answer at all. Bad *content* is not an error
 here: the router's validator judges it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from jarvis.prompts import ChatMessage
-    from jarvis.tasks import Task
+from jarvis.core.errors import BackendError
+from jarvis.core.prompts import ChatMessage
+from jarvis.core.tasks import Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,4 @@ class NoStudent:
         return None
 
     def generate(self, request: GenerationRequest, version: str) -> Generation:
-        from jarvis.errors import BackendError
-
         raise BackendError("no student backend is configured")

@@ -15,6 +15,7 @@ is done once and the result (safetensors + tokenizer + a chat template) is cache
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import importlib
 import importlib.util
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvis.errors import ConfigError
+from jarvis.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +202,9 @@ def _requantize_q8_0(source: Path, target: Path) -> bool:
     542 ms and decodes 9.0 ms/token; Q8_0 in 259 ms and 8.4 ms/token (F16: 292 ms, 11.4).
     Q8_0 represents the 4-bit weights the student was trained on almost exactly.
     """
-    import ctypes
-    import importlib.util
-
     if importlib.util.find_spec("llama_cpp") is None:
         return False
-    import llama_cpp
+    import llama_cpp  # the serve extra; without it the base is served as shipped
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
@@ -250,7 +248,7 @@ def _convert_gguf(
     gguf: Path, target: Path, name: str, embedded: EmbeddedBase | None, say: Progress
 ) -> BaseModel:
     """Dequantize a GGUF into a dense bf16 Hugging Face directory, atomically."""
-    import torch
+    import torch  # the train extra: converting a GGUF needs torch and transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     started = time.perf_counter()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-from jarvis.errors import TaskError
+from jarvis.core.errors import TaskError
 
 _MAX_WORD_PERIOD = 40  # longest repeated unit looked for, in words (a long sentence)
 _MAX_CHAR_PERIOD = 12  # … and in characters, for text without spaces ("hahaha…", "的的的…")

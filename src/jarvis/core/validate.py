@@ -12,14 +12,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from jarvis.freetext import TextRules, check_text
-
-if TYPE_CHECKING:
-    from jarvis.tasks import Task
+from jarvis.core.freetext import TextRules, check_text
+from jarvis.core.tasks import Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +75,7 @@ def validate_answer(
 ) -> Verdict:
     """Parse ``text`` into the task's output type, then run its semantic validators.
 
-    A free-text answer must also keep its task's :class:`~jarvis.freetext.TextRules` (length,
+    A free-text answer must also keep its task's :class:`~jarvis.core.freetext.TextRules` (length,
     no repetition loop). ``truncated`` says the generator stopped at its token budget, which
     only the caller knows; it rejects a free-text answer (a typed one fails to parse anyway).
     """

@@ -15,10 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from jarvis import __version__
-from jarvis.errors import ConfigError, TaskError
-from jarvis.runtime import Jarvis
-from jarvis.server.errors import ApiError
-from jarvis.tasks import check_task_name
+from jarvis.server.deps import find_task, runtime
 
 __all__ = ["CSP", "router"]
 
@@ -60,12 +57,7 @@ def overview_page() -> HTMLResponse:
 
 @router.get("/tasks/{task}", response_class=HTMLResponse)
 def task_page(task: str, request: Request) -> HTMLResponse:
-    rt: Jarvis = request.app.state.rt
-    try:
-        check_task_name(task)
-        rt.task(task)
-    except (ConfigError, TaskError) as exc:
-        raise ApiError(404, str(exc), param="task", code="unknown_task") from None
+    find_task(runtime(request), task)  # an unknown task is a 404, not an empty page
     return render("task", f"{task} · JARVIS", task=task)
 
 

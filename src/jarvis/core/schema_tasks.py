@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from jarvis.backends import Backend
-from jarvis.tasks import Task
+import jsonschema
+
+from jarvis.core.backends import Backend
+from jarvis.core.tasks import Task
 
 __all__ = ["SchemaTask", "from_store_row"]
 
@@ -36,12 +38,7 @@ def _signature_fn(params: Sequence[str], free_text: bool) -> Any:
 
 
 def _schema_check(schema: dict[str, Any]) -> Any:
-    """A validator that checks the answer's JSON against ``schema`` (with ``jsonschema``,
-    which the ``jac`` extra brings; without it only the JSON parse is checked)."""
-    try:
-        import jsonschema
-    except ImportError:  # pragma: no cover - the jac extra installs it
-        return None
+    """A validator that checks the answer's JSON against ``schema`` (``jsonschema``)."""
     checker = jsonschema.Draft202012Validator(schema)
 
     def follows_schema(answer: Any, inputs: Mapping[str, Any]) -> str | None:

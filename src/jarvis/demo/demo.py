@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jarvis.router import CallResult
+from jarvis.core.results import CallResult
+from jarvis.demo.play import KEEP_LEVELS, LevelManager, PlayedLevel
 from jarvis.rpg.models import Level
 from jarvis.rpg.oracle import oracle_level
-from jarvis.rpg.play import KEEP_LEVELS, LevelManager, PlayedLevel
 from jarvis.runtime import Jarvis
-from jarvis.training.worker import JobOutcome, Worker
+from jarvis.training.worker import JobOutcome
 from jarvis.web.views import task_row
 
 __all__ = ["Demo", "PhaseStats"]
@@ -87,7 +87,7 @@ class Demo:
             rt.task(name)  # unknown task: a clear error before anything runs
         self.rt = rt
         self.train = list(train)
-        self.worker = Worker(rt.settings, rt, watch=self.train)
+        self.worker = rt.worker(watch=self.train)
         self.rng = random.Random(seed)
         self.games = 0
         self._new_game()

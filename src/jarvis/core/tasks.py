@@ -29,8 +29,9 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
-from jarvis.errors import TaskError
-from jarvis.freetext import TextRules
+from jarvis.core import context
+from jarvis.core.errors import TaskError
+from jarvis.core.freetext import TextRules
 
 T = TypeVar("T")
 
@@ -78,6 +79,7 @@ class Task(Generic[T]):
         self.oracle_fn: Oracle | None = oracle
         self.schema_fn: Callable[..., dict[str, Any]] | None = None
         self.steering_fn: Callable[..., Any] | None = None
+        self.display_fn: Callable[[Any], dict[str, Any]] | None = None
         if threshold is not None and threshold < 1:
             raise TaskError(f"task {self.name!r}: threshold must be >= 1, got {threshold}")
         if heldout_share is not None and not 0.0 <= heldout_share < 1.0:
@@ -117,9 +119,8 @@ class Task(Generic[T]):
     # -- calling -------------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> T:
-        from jarvis.runtime import get_default
-
-        result = get_default().call(self, self.bind(*args, **kwargs))
+        """Answer through the runtime in use here (``jarvis.using``, else the default)."""
+        result = context.current().call(self, self.bind(*args, **kwargs))
         return typing.cast(T, result.output)
 
     def bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -193,6 +194,23 @@ class Task(Generic[T]):
         student answer can still become a valid one (checks a grammar cannot express)."""
         self.steering_fn = fn
         return fn
+
+    def display(self, fn: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+        """Decorator: ``(output) -> {field: value}`` drawn beside an answer in the dashboard
+        (the RPG map gives ``{"tiles": [...]}``, its tile grid). The dashboard knows no
+        domain: what a task's answer looks like is the task's to say."""
+        self.display_fn = fn
+        return fn
+
+    def shown(self, output_json: Any) -> dict[str, Any]:
+        """What :meth:`display` adds for a stored answer (its JSON form); ``{}`` when the task
+        has no display or the answer does not parse."""
+        if self.display_fn is None or output_json is None:
+            return {}
+        try:
+            return self.display_fn(self.output_adapter.validate_python(output_json))
+        except ValidationError:
+            return {}
 
     def steer(self, inputs: Mapping[str, Any]) -> Any:
         """The steer for one call, or ``None``."""

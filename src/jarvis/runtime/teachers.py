@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from jarvis.backends import Backend
-from jarvis.config import Settings
-from jarvis.errors import ConfigError, TeacherError
-from jarvis.tasks import Task
+from jarvis.core.backends import Backend
+from jarvis.core.errors import ConfigError, TeacherError
+from jarvis.core.tasks import Task
+from jarvis.runtime.settings import Settings
 from jarvis.teachers.openai_compat import OpenAITeacher
 from jarvis.teachers.oracle import OracleTeacher
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from jarvis.runtime import Jarvis
-from jarvis.server.task_routes import find_task
+from jarvis.server.deps import find_task
 from jarvis.web import views
 
 __all__ = ["router"]

@@ -23,7 +23,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel
 
-from jarvis.tasks import Task
+from jarvis.core.tasks import Task
 
 
 class CodecError(ValueError):

@@ -1,0 +1,304 @@
+"""One call, start to finish: pick a model, generate, validate, retry, fall back, log.
+
+::
+
+    student (if the task has an active version)
+      attempt 0 greedy, then retries with rising temperature / top-p, each validated
+      └─ still invalid, or the engine failed ─▶ teacher (fallback)
+    teacher
+      attempt 0, then (if invalid) again with the rejection reason fed back
+      └─ valid answer ─▶ the answer, and a training example
+    every attempt ─▶ one transaction in the store ─▶ an event for whoever watches
+
+This is the hot path: besides the model, it renders two messages, parses one answer, and
+makes one database write. What watches the router (shadow checks) subscribes to its
+:class:`~jarvis.core.events.Events`; the router calls nothing back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jarvis.core.backends import (
+    Backend,
+    Generation,
+    GenerationRequest,
+    NoStudent,
+    Sampling,
+    StudentBackend,
+    retry_sampling,
+)
+from jarvis.core.errors import AllAttemptsFailed, BackendError, TeacherError
+from jarvis.core.events import Events, FellBack, StudentAnswered
+from jarvis.core.prompts import ChatMessage, render_messages, retry_feedback
+from jarvis.core.results import Attempt, CallResult, Source
+from jarvis.core.tasks import Task
+from jarvis.core.validate import Verdict, validate_answer
+from jarvis.routing.examples import Examples
+from jarvis.store import AttemptRecord, CallRecord, Store, TaskInfo
+
+__all__ = ["Router", "RouterConfig", "TeacherFor"]
+
+TeacherFor = Callable[[Task[Any]], Backend]
+"""Which teacher answers a task (raises :class:`TeacherError` when there is none)."""
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    student_retries: int = 2
+    """Retries after a bad student answer, before falling back to the teacher."""
+    teacher_attempts: int = 2
+    """Attempts per call; later ones are told why the last failed."""
+    max_tokens: int | None = None
+    """Token budget of one answer (the student's is capped nearer its longest answer)."""
+
+
+@dataclass(slots=True)
+class _Call:
+    """One call in progress: what was asked, and every attempt so far."""
+
+    task: Task[Any]
+    inputs: dict[str, Any]
+    messages: list[ChatMessage]
+    started: float
+    version: str | None  # the student version asked first, if any
+    attempts: list[Attempt]
+
+
+class Router:
+    """Routes calls between a student and a teacher and logs everything to the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        teacher_for: TeacherFor,
+        *,
+        student: StudentBackend | None = None,
+        config: RouterConfig | None = None,
+        examples: Examples | None = None,
+        events: Events | None = None,
+    ) -> None:
+        self.store = store
+        self.teacher = teacher_for
+        self.student: StudentBackend = student or NoStudent()
+        self.config = config or RouterConfig()
+        self.examples = examples or Examples()
+        self.events = events or Events()
+
+    def call(
+        self, task: Task[Any], inputs: Mapping[str, Any], *, raise_on_invalid: bool = True
+    ) -> CallResult:
+        """Answer one call. ``inputs`` must already be validated (``task.bind``/``load_inputs``).
+
+        Raises :class:`AllAttemptsFailed` when no attempt was valid (unless
+        ``raise_on_invalid`` is false, then the result says ``valid=False``), and
+        :class:`TeacherError` when the teacher could not answer at all. Both are logged first.
+        """
+        self.store.ensure_task(TaskInfo.of(task))
+        call = _Call(
+            task=task,
+            inputs=dict(inputs),
+            messages=render_messages(task, inputs),
+            started=time.perf_counter(),
+            version=self.student.active_version(task.name),
+            attempts=[],
+        )
+        if call.version is not None:
+            served = self._ask_student(call)
+            if served is not None:
+                return served
+        result = self._ask_teacher(call)
+        if not result.valid and raise_on_invalid:
+            raise AllAttemptsFailed(task.name, call.attempts, call_id=result.call_id)
+        return result
+
+    # -- the two sides ------------------------------------------------------------------------
+
+    def _ask_student(self, call: _Call) -> CallResult | None:
+        """The student's attempts: greedy first, then sampling that really changes. Returns
+        the result when one was valid, else ``None`` (the teacher takes over)."""
+        assert call.version is not None
+        for n in range(self.config.student_retries + 1):
+            sampling = retry_sampling(n, max_tokens=self.config.max_tokens)
+            request = self._request(call, call.messages, sampling)
+            attempt = self._attempt(call, request, "student", self._student_answer(call))
+            call.attempts.append(attempt)
+            if attempt.verdict.valid:
+                result = self._finish(call)
+                self.events.emit(
+                    StudentAnswered(request, result.output_json, call.version, result.call_id)
+                )
+                return result
+            if attempt.verdict.stage == "error":
+                break  # the engine itself failed: retrying it is pointless
+        return None
+
+    def _ask_teacher(self, call: _Call) -> CallResult:
+        """The teacher's attempts, each told why the one before was rejected."""
+        try:
+            teacher = self.teacher(call.task)
+        except TeacherError as exc:  # no teacher at all: log the call (and student tries) first
+            call.attempts.append(_error_attempt(len(call.attempts), "teacher", None, exc))
+            self._finish(call, error=exc)
+            raise
+        convo = list(call.messages)
+        error: TeacherError | None = None
+        for k in range(self.config.teacher_attempts):
+            request = self._request(call, convo, Sampling(max_tokens=self.config.max_tokens))
+            try:
+                attempt = self._attempt(call, request, "teacher", teacher.generate)
+            except TeacherError as exc:
+                error = exc
+                call.attempts.append(_error_attempt(len(call.attempts), "teacher", teacher, exc))
+                break
+            call.attempts.append(attempt)
+            if attempt.verdict.valid:
+                break
+            if k + 1 < self.config.teacher_attempts:
+                answered: ChatMessage = {"role": "assistant", "content": attempt.text or ""}
+                convo = [*call.messages, answered, retry_feedback(attempt.verdict.reason)]
+        result = self._finish(call, error=error)
+        if call.version is not None:
+            self.events.emit(
+                FellBack(call.task, call.inputs, call.version, result.reason, result.call_id)
+            )
+        if error is not None:
+            raise error
+        return result
+
+    # -- one attempt --------------------------------------------------------------------------
+
+    def _request(
+        self, call: _Call, messages: list[ChatMessage], sampling: Sampling
+    ) -> GenerationRequest:
+        return GenerationRequest(
+            call.task, call.inputs, messages, sampling, call.task.output_schema
+        )
+
+    def _student_answer(self, call: _Call) -> Callable[[GenerationRequest], Generation]:
+        version = call.version
+        assert version is not None
+        return lambda request: self.student.generate(request, version)
+
+    def _attempt(
+        self,
+        call: _Call,
+        request: GenerationRequest,
+        source: Source,
+        generate: Callable[[GenerationRequest], Generation],
+    ) -> Attempt:
+        """Generate and judge one answer. A student backend's failure is an invalid attempt;
+        a teacher's is raised (:class:`TeacherError`)."""
+        number = len(call.attempts)
+        version = call.version if source == "student" else None
+        t0 = time.perf_counter()
+        try:
+            gen = generate(request)
+        except TeacherError:
+            raise
+        except BackendError as exc:
+            return _error_attempt(number, source, None, exc, request.sampling, version)
+        latency = (time.perf_counter() - t0) * 1000
+        verdict = validate_answer(
+            call.task, request.inputs, gen.text, truncated=gen.finished is False
+        )
+        return Attempt(
+            number=number,
+            source=source,
+            version=version,
+            model=gen.model,
+            text=gen.text,
+            verdict=verdict,
+            sampling=request.sampling,
+            latency_ms=latency,
+            tokens_in=gen.tokens_in,
+            tokens_out=gen.tokens_out,
+        )
+
+    # -- logging ------------------------------------------------------------------------------
+
+    def _finish(self, call: _Call, *, error: Exception | None = None) -> CallResult:
+        """Log the call with its attempts (and its example, if the teacher's answer was
+        valid) in one transaction; return what the caller gets."""
+        task, last = call.task, call.attempts[-1]
+        valid = last.verdict.valid
+        output = last.verdict.output
+        output_json = None if output is None else task.dump_output(output)
+        input_json = task.dump_inputs(call.inputs)
+        example = None
+        if valid and last.source == "teacher":
+            example = self.examples.make(task, input_json, output_json)
+        latency = (time.perf_counter() - call.started) * 1000
+        record = CallRecord(
+            task=task.name,
+            input=input_json,
+            output=output_json,
+            source=last.source,
+            version=last.version,
+            model=last.model,
+            valid=valid,
+            reason=last.verdict.reason,
+            fallback=call.version is not None and last.source == "teacher",
+            latency_ms=latency,
+            attempts=[_attempt_record(task, a) for a in call.attempts],
+            example=example,
+            error=str(error) if error else None,
+        )
+        call_id = self.store.record_call(record)
+        return CallResult(
+            task=task.name,
+            output=output,
+            source=last.source,
+            version=last.version,
+            attempts=call.attempts,
+            fallback=record.fallback,
+            valid=valid,
+            reason=last.verdict.reason,
+            latency_ms=latency,
+            call_id=call_id,
+            output_json=output_json,
+        )
+
+
+def _attempt_record(task: Task[Any], a: Attempt) -> AttemptRecord:
+    output = a.verdict.output
+    return AttemptRecord(
+        number=a.number,
+        source=a.source,
+        version=a.version,
+        model=a.model,
+        raw_text=a.text,
+        output=None if output is None else task.dump_output(output),
+        valid=a.verdict.valid,
+        stage=a.verdict.stage,
+        reason=a.verdict.reason,
+        temperature=a.sampling.temperature,
+        top_p=a.sampling.top_p,
+        seed=a.sampling.seed,
+        latency_ms=a.latency_ms,
+        tokens_in=a.tokens_in,
+        tokens_out=a.tokens_out,
+    )
+
+
+def _error_attempt(
+    number: int,
+    source: Source,
+    backend: Backend | None,
+    exc: Exception,
+    sampling: Sampling | None = None,
+    version: str | None = None,
+) -> Attempt:
+    return Attempt(
+        number=number,
+        source=source,
+        version=version,
+        model=backend.name if backend is not None else None,
+        text=None,
+        verdict=Verdict(valid=False, reason=str(exc), stage="error"),
+        sampling=sampling or Sampling(),
+        latency_ms=0.0,
+    )
