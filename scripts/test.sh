@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, then lint (ruff), type-check (mypy --strict) and run pytest
+# The whole test suite: set up, then lint (ruff), type-check (mypy --strict), check the import
+# layers (import-linter's contracts in pyproject.toml) and run pytest
 # (slow end-to-end tests included). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -8,5 +9,7 @@ echo "[test] ruff" >&2
 .venv/bin/ruff check --no-cache src tests benchmarks
 echo "[test] mypy" >&2
 .venv/bin/mypy
+echo "[test] import layers (lint-imports)" >&2
+.venv/bin/lint-imports --no-cache
 echo "[test] pytest" >&2
 exec .venv/bin/pytest "$@"

@@ -1,13 +1,16 @@
 """Shared fixtures: a temporary JARVIS_HOME, a real store, and a scripted student.
 
-Tests use the real store (SQLite in a temp dir), the real RPG tasks and the real procedural
-oracle. The store's own tests and the router's run twice, on SQLite and on PostgreSQL (a
-database of their own on a private server, see ``pg.py``): ``test_x[sqlite]``,
-``test_x[postgresql]``. Elsewhere ``database_url`` is SQLite only.
+Tests use the real store (SQLite in a temp dir) and real tasks with their procedural oracles:
+the core's own tests (``core/``, ``routing/``) a tiny domain of their own
+(``helpers/tiny.py``), the rest the RPG's two tasks. The store's own tests and the router's
+run twice, on SQLite and on PostgreSQL (a database of their own on a private server, see
+``helpers/pg.py``): ``test_x[sqlite]``, ``test_x[postgresql]``. Elsewhere ``database_url`` is
+SQLite only.
 
 Only the *student* is a fake here, because the real one needs a trained model; the
-:class:`ScriptedStudent` records every request it gets, so tests can check what the router
-actually sent (e.g. that a retry really changed temperature and top-p).
+:class:`jarvis.testing.ScriptedStudent` (shipped with the library for users' tests too) records
+every request it gets, so tests can check what the router actually sent (e.g. that a retry
+really changed temperature and top-p).
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ from typing import Any
 
 import pytest
 
+from helpers.live_server import LiveServer
+from helpers.pg import SKIP_ENV, Databases, NoPostgres, server
 from jarvis import Jarvis, Settings, Store
 from jarvis.core.errors import BackendError
 from jarvis.models.base import EMBEDDED
 from jarvis.registry import ADAPTER, publish, staging_dir
-from pg import SKIP_ENV, Databases, NoPostgres, server
-from scripted import ScriptedStudent
+from jarvis.testing import ScriptedStudent
 
 # Tests under these paths (relative to tests/) that use the store run on both backends.
-BOTH_BACKENDS = ("store/", "test_router.py")
+BOTH_BACKENDS = ("store/", "routing/test_router.py")
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -213,3 +217,30 @@ def make_version(tiny_base: Path) -> Callable[[Jarvis, str, int], str]:
         return version
 
     return make
+
+
+# -- a real server around a real runtime ------------------------------------------------------
+# The procedural teacher and, as its student, the real serving engine (torch backend) on the
+# tiny test base; ``make_version`` publishes versions. For the server's and serving's tests.
+
+
+@pytest.fixture
+def served_settings(home: Path, tiny_base: Path) -> Settings:
+    return Settings(
+        home=home,
+        teacher_seed=7,
+        base_model=str(tiny_base),
+        engine="torch",
+        student_retries=0,
+        max_tokens=256,
+    )
+
+
+@pytest.fixture
+def live(served_settings: Settings) -> Iterator[LiveServer]:
+    """A real server on a free port, in a thread."""
+    rt = Jarvis(served_settings)
+    rt.sync_tasks()
+    with LiveServer(rt) as server:
+        yield server
+    rt.close()

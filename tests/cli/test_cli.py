@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from envelope import ENVELOPE_KEYS
+from helpers.envelope import ENVELOPE_KEYS
 from jarvis.cli import app
 from jarvis.rpg import Level, Map, Position, Wall, oracle_level, oracle_map
 

@@ -17,12 +17,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from helpers.live_server import LiveServer
 from jarvis import Jarvis, Settings
 from jarvis.cli import app as cli_app
 from jarvis.core.errors import ConfigError
 from jarvis.registry import ADAPTER, Registry, version_dir
 from jarvis.rpg import create_next_level
-from live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.live_server import LiveServer
 from jarvis import Jarvis, Settings, Store
-from live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 RPG = ROOT / "examples" / "rpg" / "rpg.jac"

@@ -10,11 +10,11 @@ import httpx
 import openai
 import pytest
 
+from helpers.live_server import LiveServer
 from jarvis import Jarvis
 from jarvis.core.prompts import user_message
 from jarvis.rpg.models import Level, Map
 from jarvis.rpg.tasks import create_next_level
-from live_server import LiveServer
 
 LEVEL_CALL = user_message(create_next_level, {"last_levels": [], "difficulty": 2})
 

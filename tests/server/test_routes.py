@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from envelope import ENVELOPE_KEYS
+from helpers.envelope import ENVELOPE_KEYS
 from jarvis import Jarvis, Settings
 from jarvis.server import create_app
 from jarvis.server.app import Admission

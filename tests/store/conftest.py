@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pg import Databases
+from helpers.pg import Databases
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import store_workers
-from store_workers import TASK
 
+from helpers import store_workers
+from helpers.store_workers import TASK
 from jarvis import Store
 from jarvis.store import schema
 from jarvis.store.migrations import MIGRATIONS

@@ -23,7 +23,7 @@ from jarvis.store.migrations import MIGRATIONS
 from jarvis.store.store import _redact, _switch_to_wal
 
 if TYPE_CHECKING:
-    from scripted import ScriptedStudent
+    from jarvis.testing import ScriptedStudent
 
 
 def level_json(difficulty: int, last_levels: list[Level] | None = None) -> dict[str, Any]:

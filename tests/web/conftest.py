@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from helpers.live_server import LiveServer
 from jarvis import Jarvis, Settings
-from live_server import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

@@ -8,9 +8,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from helpers.live_server import LiveServer
 from jarvis import Jarvis
 from jarvis.demo.play import LevelManager
-from live_server import LiveServer
 
 
 def play(rt: Jarvis, levels: int) -> None:

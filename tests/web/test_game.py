@@ -13,9 +13,9 @@ from typing import Any
 
 from playwright.sync_api import Page, Route, expect
 
+from helpers.live_server import LiveServer
 from jarvis.rpg.grid import map_to_tiles
 from jarvis.rpg.models import Map
-from live_server import LiveServer
 
 KEYS = {(0, -1): "ArrowUp", (0, 1): "ArrowDown", (-1, 0): "ArrowLeft", (1, 0): "ArrowRight"}
 WASD = {(0, -1): "w", (0, 1): "s", (-1, 0): "a", (1, 0): "d"}

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from helpers.live_server import LiveServer
 from jarvis import Jarvis, Settings
 from jarvis.server.jac_runs import OUTPUT_BYTES, JacRun, JacRunner, find_jac
-from live_server import LiveServer
 
 pytestmark = pytest.mark.skipif(find_jac() is None, reason="jaclang is not installed")
 

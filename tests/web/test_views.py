@@ -12,8 +12,8 @@ from jarvis import Jarvis, Settings
 from jarvis.demo.play import LevelManager
 from jarvis.rpg.oracle import oracle_level
 from jarvis.rpg.tasks import create_next_level, create_next_map
+from jarvis.testing import ScriptedStudent
 from jarvis.web import views
-from scripted import ScriptedStudent
 
 LEVEL_1 = oracle_level([], 1, random.Random(0)).model_dump()
 

@@ -32,12 +32,11 @@ from jarvis.benchmarks.training import TASKS, level_inputs, map_inputs
 from jarvis.core.backends import GREEDY
 from jarvis.core.tasks import Task
 from jarvis.core.validate import validate_answer
-from jarvis.models.base import resolve_base
 from jarvis.models.loading import load_tokenizer, load_with_adapter
 from jarvis.models.threads import set_threads
 from jarvis.registry import Adapter, Registry
 from jarvis.runtime import Jarvis, Settings
-from jarvis.runtime.configs import engine_config
+from jarvis.runtime.configs import base_spec, engine_config
 from jarvis.server import create_app
 from jarvis.serving.engine import Engine
 from jarvis.store import Store
@@ -108,7 +107,7 @@ def _baseline(
     settings: Settings, task: Task[Any], version: str, prompts: list[dict[str, Any]], cap: int
 ) -> ModeFigures:
     """Plain transformers generate, one call at a time (the reference implementation)."""
-    base = resolve_base(settings.base_model, settings.home)
+    base = base_spec(settings).resolve()
     set_threads(settings.train_threads)
     adapter = _registry(settings).adapter(task.name, version)
     model, tokenizer = load_with_adapter(base.path, adapter.path), load_tokenizer(base.path)

@@ -19,7 +19,6 @@ from rich.table import Table
 
 from jarvis.cli.common import handle_errors, out, print_json, runtime
 from jarvis.core.errors import JarvisError
-from jarvis.models.base import resolve_base, serving_gguf
 from jarvis.models.loading import load_tokenizer, load_with_adapter
 from jarvis.models.threads import set_threads
 from jarvis.registry import WEIGHTS
@@ -313,7 +312,7 @@ def _export_hf(rt: Jarvis, task: str, version: str, output: Path) -> None:
     if output.exists() and any(output.iterdir()):
         raise JarvisError(f"{output} exists and is not empty")
     adapter = rt.registry.adapter(task, version)
-    base = resolve_base(rt.settings.base_model, rt.settings.home)
+    base = rt.base.resolve()
     set_threads(rt.settings.train_threads)
     model = load_with_adapter(base.path, adapter.path)
     model.merge_and_unload().save_pretrained(output, safe_serialization=True)
@@ -325,13 +324,13 @@ def _export_gguf(rt: Jarvis, task: str, version: str, output: Path) -> None:
     if output.exists():
         raise JarvisError(f"{output} exists")
     adapter = rt.registry.adapter(task, version)
-    gguf = serving_gguf(rt.settings.base_model, rt.settings.home)
+    gguf = rt.base.serving_gguf()
     if gguf is None:
         raise JarvisError(
             f"the base model {rt.settings.base_model!r} has no GGUF form here; "
             "use --format hf (and llama.cpp's convert_hf_to_gguf.py)"
         )
-    base = resolve_base(rt.settings.base_model, rt.settings.home)
+    base = rt.base.resolve()
     merge_adapter(adapter.path, base.path, gguf, output, name=f"{task} {version}")
     out.print(f"wrote {task} {version} merged into {gguf.name} to {output}", markup=False)
 
@@ -355,7 +354,7 @@ def _export_vllm(rt: Jarvis, task: str, version: str, output: Path | None) -> No
         for name in ("adapter_config.json", WEIGHTS):
             shutil.copyfile(adapter / name, output / name)
         adapter = output.resolve()
-    base = resolve_base(rt.settings.base_model, rt.settings.home)
+    base = rt.base.resolve()
     out.print(
         f"{task} {version}: vLLM's LoRA loader accepts this adapter; serve it with", markup=False
     )

@@ -50,22 +50,23 @@ def _serve(ctx: typer.Context, host: str | None, port: int | None, with_worker: 
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve")
-    @handle_errors
-    def serve_cmd(
-        ctx: typer.Context,
-        host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-        port: Annotated[int | None, typer.Option(help="Port (default 8765).")] = None,
-    ) -> None:
-        """Serve the OpenAI-compatible API, typed calls, admin and /metrics."""
-        _serve(ctx, host, port, with_worker=False)
+    app.command("serve")(handle_errors(serve_cmd))
+    app.command("up")(handle_errors(up_cmd))
 
-    @app.command("up")
-    @handle_errors
-    def up_cmd(
-        ctx: typer.Context,
-        host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-        port: Annotated[int | None, typer.Option(help="Port (default 8765).")] = None,
-    ) -> None:
-        """The server and the training worker in one process: a whole single-machine JARVIS."""
-        _serve(ctx, host, port, with_worker=True)
+
+def serve_cmd(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8765).")] = None,
+) -> None:
+    """Serve the OpenAI-compatible API, typed calls, admin and /metrics."""
+    _serve(ctx, host, port, with_worker=False)
+
+
+def up_cmd(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8765).")] = None,
+) -> None:
+    """The server and the training worker in one process: a whole single-machine JARVIS."""
+    _serve(ctx, host, port, with_worker=True)

@@ -53,51 +53,52 @@ def status_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("tasks")
-    @handle_errors
-    def tasks_cmd(
-        ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """List the declared tasks with their inputs, output type and teacher."""
-        rt = runtime(ctx)
-        items: list[dict[str, Any]] = []
-        for name, t in sorted(rt.tasks.items()):
-            items.append(
-                {
-                    "name": name,
-                    "inputs": t.param_names,
-                    "output": getattr(t.output_type, "__name__", str(t.output_type)),
-                    "kind": "text" if t.is_free_text else "typed",
-                    "oracle": t.oracle_fn is not None,
-                    "instructions": t.instructions.splitlines()[0],
-                }
-            )
-        if as_json:
-            print_json({"tasks": items, "teacher": rt.teachers.describe()})
-            return
-        table = Table(title=f"Tasks (teacher: {rt.teachers.describe()})")
-        for col in ("task", "inputs", "output", "oracle", "what it does"):
-            table.add_column(col)
-        for it in items:
-            table.add_row(
-                escape(it["name"]),
-                ", ".join(it["inputs"]),
-                escape(it["output"]),
-                "yes" if it["oracle"] else "no",
-                escape(it["instructions"]),
-            )
-        out.print(table)
+    app.command("tasks")(handle_errors(tasks_cmd))
+    app.command("status")(handle_errors(status_cmd))
 
-    @app.command("status")
-    @handle_errors
-    def status_cmd(
-        ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Per task: calls, teacher/student calls, fallbacks, examples, threshold, version."""
-        rows = task_status(runtime(ctx))
-        if as_json:
-            print_json({"tasks": rows})
-            return
-        out.print(status_table(rows, "JARVIS status"))
+
+def tasks_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the declared tasks with their inputs, output type and teacher."""
+    rt = runtime(ctx)
+    items: list[dict[str, Any]] = []
+    for name, t in sorted(rt.tasks.items()):
+        items.append(
+            {
+                "name": name,
+                "inputs": t.param_names,
+                "output": getattr(t.output_type, "__name__", str(t.output_type)),
+                "kind": "text" if t.is_free_text else "typed",
+                "oracle": t.oracle_fn is not None,
+                "instructions": t.instructions.splitlines()[0],
+            }
+        )
+    if as_json:
+        print_json({"tasks": items, "teacher": rt.teachers.describe()})
+        return
+    table = Table(title=f"Tasks (teacher: {rt.teachers.describe()})")
+    for col in ("task", "inputs", "output", "oracle", "what it does"):
+        table.add_column(col)
+    for it in items:
+        table.add_row(
+            escape(it["name"]),
+            ", ".join(it["inputs"]),
+            escape(it["output"]),
+            "yes" if it["oracle"] else "no",
+            escape(it["instructions"]),
+        )
+    out.print(table)
+
+
+def status_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per task: calls, teacher/student calls, fallbacks, examples, threshold, version."""
+    rows = task_status(runtime(ctx))
+    if as_json:
+        print_json({"tasks": rows})
+        return
+    out.print(status_table(rows, "JARVIS status"))

@@ -106,6 +106,24 @@ class BaseModel:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class BaseSpec:
+    """Which base model (``spec``: an embedded name, a Hugging Face directory or a .gguf file)
+    and the home whose ``base/`` caches its converted forms: the one handle training, serving
+    and exports resolve the student's base through."""
+
+    spec: str = "smollm2-135m"
+    home: Path = Path.home() / ".jarvis"
+
+    def resolve(self, progress: Progress | None = None) -> BaseModel:
+        """The trainable form (converted on first use, cached)."""
+        return resolve_base(self.spec, self.home, progress)
+
+    def serving_gguf(self) -> Path | None:
+        """The GGUF llama.cpp serves, or ``None`` when the base has none."""
+        return serving_gguf(self.spec, self.home)
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

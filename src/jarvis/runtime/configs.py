@@ -12,6 +12,7 @@ from jarvis.catalogue import TaskCatalogue
 from jarvis.core.errors import ConfigError
 from jarvis.core.task_settings import TaskSettings, TaskSettingsFor
 from jarvis.core.tasks import Task
+from jarvis.models.base import BaseSpec
 from jarvis.routing.router import RouterConfig
 from jarvis.runtime.settings import Settings
 from jarvis.serving.engine import EngineConfig
@@ -21,6 +22,7 @@ from jarvis.training.worker import JobLauncher, WorkerConfig
 
 __all__ = [
     "JOB_MODULE",
+    "base_spec",
     "engine_config",
     "job_config",
     "remote_student_config",
@@ -46,10 +48,13 @@ def task_settings_for(s: Settings, catalogue: TaskCatalogue) -> TaskSettingsFor:
     return settings_of
 
 
+def base_spec(s: Settings) -> BaseSpec:
+    return BaseSpec(s.base_model, s.home)
+
+
 def engine_config(s: Settings) -> EngineConfig:
     return EngineConfig(
-        base_model=s.base_model,
-        home=s.home,
+        base=base_spec(s),
         backend=s.engine,
         threads=s.train_threads,
         constrained=s.constrained,

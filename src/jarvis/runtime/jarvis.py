@@ -22,6 +22,7 @@ from jarvis.routing.examples import Examples
 from jarvis.routing.router import Router
 from jarvis.routing.shadow import ShadowChecker
 from jarvis.runtime.configs import (
+    base_spec,
     engine_config,
     remote_student_config,
     router_config,
@@ -60,6 +61,7 @@ class Jarvis:
         # the settings of one task, by name, what it declared included
         self.task_settings = task_settings_for(s, self.catalogue)
         self.registry = Registry(store, s.models_dir)
+        self.base = base_spec(s)  # the student's base model
         self.teachers = TeacherResolver(s)
         self.engine: Engine | None = None  # the local student's, when it has one
         self.student = student if student is not None else self._student()

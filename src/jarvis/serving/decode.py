@@ -73,64 +73,94 @@ def decode(
     ``steer`` (with a guide) refuses candidates that would make the answer semantically
     invalid; the model's most likely (or sampled) acceptable token is taken instead.
     """
-    start = time.perf_counter()
-    out = Decoded(prompt_tokens=len(prompt))
-    rng = np.random.default_rng(sampling.seed)
-    eos = set(eos_ids)
-    model.begin()
-    pending: list[int] = list(prompt)
-    state: State | None = guide.initial if guide is not None else None
+    run = _Decoding(model, prompt, sampling, eos_ids, guide, steer, on_tokens)
+    while len(run.out.tokens) < max_new_tokens and run.step(max_new_tokens):
+        pass
+    run.out.total_s = time.perf_counter() - run.started
+    return run.out
 
-    texts = guide.vocab.texts if guide is not None else ()
-    written: list[str] = []
 
-    def emit(new: list[int]) -> None:
-        if out.first_token_s is None:
-            out.first_token_s = time.perf_counter() - start
-        out.tokens.extend(new)
-        if steer is not None:
-            written.extend(texts[t] for t in new)
-        if on_tokens is not None:
-            on_tokens(new)
+class _Decoding:
+    """One sequence being decoded: the grammar state, what the model has still to read, and
+    what was written. :meth:`step` adds forced text or one chosen token."""
 
-    while len(out.tokens) < max_new_tokens:
+    def __init__(
+        self,
+        model: LanguageModel,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        eos_ids: Sequence[int],
+        guide: Guide | None,
+        steer: Steer | None,
+        on_tokens: Callable[[list[int]], None] | None,
+    ) -> None:
+        self.started = time.perf_counter()
+        self.model = model
+        self.sampling = sampling
+        self.eos = set(eos_ids)
+        self.guide = guide
+        self.steer = steer
+        self.on_tokens = on_tokens
+        self.out = Decoded(prompt_tokens=len(prompt))
+        self.rng = np.random.default_rng(sampling.seed)
+        self.pending: list[int] = list(prompt)  # read by the model at its next step
+        self.state: State | None = guide.initial if guide is not None else None
+        self.texts = guide.vocab.texts if guide is not None else ()
+        self.written: list[str] = []  # the text so far, for the steering
+        model.begin()
+
+    def step(self, max_new_tokens: int) -> bool:
+        """Write forced text, or one token; False when the answer is over."""
         rows: tuple[int, ...] | None = None
-        if guide is not None and state is not None:
-            forced, after = guide.forced_tokens(state)
-            if forced:
-                forced = forced[: max_new_tokens - len(out.tokens)]
-                pending.extend(forced)
-                emit(forced)
-                state = after
-                continue
-            rows = guide.allowed(state)
+        if self.guide is not None and self.state is not None:
+            forced, after = self.guide.forced_tokens(self.state)
+            if forced:  # jump forward: the grammar allows only this text
+                forced = forced[: max_new_tokens - len(self.out.tokens)]
+                self.pending.extend(forced)
+                self._emit(forced)
+                self.state = after
+                return True
+            rows = self.guide.allowed(self.state)
             if not rows:
-                break  # dead end: cannot happen for a well-formed grammar
-            if all(r in eos for r in rows):
-                out.finished = True  # the answer is complete: no need to ask the model
-                break
-        logits = model.scores(pending, rows)
-        if steer is not None and rows is not None:
-            steered = _choose_acceptable(
-                logits, sampling, rng, _acceptance(steer, "".join(written), rows, texts, eos)
-            )
+                return False  # dead end: cannot happen for a well-formed grammar
+            if all(r in self.eos for r in rows):
+                self.out.finished = True  # the answer is complete: no need to ask the model
+                return False
+        token = self._choose(rows)
+        if token is None:
+            return False  # nothing acceptable: the answer stays unfinished (and is rejected)
+        self.out.sampled += 1
+        if token in self.eos:
+            self.out.finished = True
+            return False
+        self.pending = [token]
+        self._emit([token])
+        if self.guide is not None and self.state is not None:
+            self.state = self.guide.advance(self.state, token)
+        return True
+
+    def _choose(self, rows: tuple[int, ...] | None) -> int | None:
+        """The model's next token among ``rows`` (all tokens when None), steered if asked."""
+        logits = self.model.scores(self.pending, rows)
+        if self.steer is not None and rows is not None:
+            acceptable = _acceptance(self.steer, "".join(self.written), rows, self.texts, self.eos)
+            steered = _choose_acceptable(logits, self.sampling, self.rng, acceptable)
             if steered is None:
-                break  # nothing acceptable: the answer stays unfinished (and is rejected)
+                return None
             pick, refused = steered
-            out.steered += refused
+            self.out.steered += refused
         else:
-            pick = _choose(logits, sampling, rng)
-        token = rows[pick] if rows is not None else pick
-        out.sampled += 1
-        if token in eos:
-            out.finished = True
-            break
-        pending = [token]
-        emit([token])
-        if guide is not None and state is not None:
-            state = guide.advance(state, token)
-    out.total_s = time.perf_counter() - start
-    return out
+            pick = _choose(logits, self.sampling, self.rng)
+        return rows[pick] if rows is not None else pick
+
+    def _emit(self, new: list[int]) -> None:
+        if self.out.first_token_s is None:
+            self.out.first_token_s = time.perf_counter() - self.started
+        self.out.tokens.extend(new)
+        if self.steer is not None:
+            self.written.extend(self.texts[t] for t in new)
+        if self.on_tokens is not None:
+            self.on_tokens(new)
 
 
 def _acceptance(

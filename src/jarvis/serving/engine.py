@@ -28,7 +28,7 @@ from jarvis.core.backends import Sampling
 from jarvis.core.codec import from_student, uses_positional
 from jarvis.core.errors import BackendError, ConfigError
 from jarvis.core.tasks import Task
-from jarvis.models.base import resolve_base, serving_gguf
+from jarvis.models.base import BaseSpec
 from jarvis.models.loading import load_causal_lm, load_tokenizer
 from jarvis.models.threads import set_threads
 from jarvis.models.tokens import eos_ids, prompt_ids, stop_token_ids
@@ -49,18 +49,12 @@ GGUF_ADAPTER = "adapter.gguf"
 _GUIDES = 256
 
 
-def _default_home() -> Path:
-    return Path.home() / ".jarvis"
-
-
 @dataclass(frozen=True)
 class EngineConfig:
     """What the engine needs to know (the runtime builds it from the settings)."""
 
-    base_model: str = "smollm2-135m"
-    """The student base: an embedded name, a Hugging Face directory or a .gguf file."""
-    home: Path = field(default_factory=_default_home)
-    """Where the converted base is cached (``JARVIS_HOME``)."""
+    base: BaseSpec = field(default_factory=BaseSpec)
+    """The student base, and where its converted forms are cached."""
     backend: BackendName = "auto"
     """``llama.cpp`` where installed (and the base has a GGUF), else ``torch``."""
     threads: int | None = None
@@ -125,17 +119,17 @@ class Engine:
         if self._lm is not None:
             return
         cfg = self.config
-        base = resolve_base(cfg.base_model, cfg.home)
+        base = cfg.base.resolve()
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(base.path)
         gguf = None
         if self.requested != "torch":
             if llama_cpp_available():
-                gguf = serving_gguf(cfg.base_model, cfg.home)
+                gguf = cfg.base.serving_gguf()
             elif self.requested == "llama.cpp":
                 raise ConfigError("engine llama.cpp needs llama-cpp-python (pip install it)")
             if gguf is None and self.requested == "llama.cpp":
-                raise ConfigError(f"base {cfg.base_model!r} has no GGUF form")
+                raise ConfigError(f"base {cfg.base.spec!r} has no GGUF form")
         if gguf is not None:
             self._lm = LlamaCppLM(gguf, threads=cfg.threads)
             self.backend = "llama.cpp"
@@ -162,8 +156,8 @@ class Engine:
                 target = adapter.path.parent / GGUF_ADAPTER
                 with _loading(adapter):
                     if not target.is_file():
-                        base = resolve_base(cfg.base_model, cfg.home)
-                        gguf = serving_gguf(cfg.base_model, cfg.home)
+                        base = cfg.base.resolve()
+                        gguf = cfg.base.serving_gguf()
                         assert gguf is not None
                         convert_adapter(adapter.path, base.path, gguf, target)
                     lm.load_adapter(adapter.name, target)

@@ -58,7 +58,7 @@ class LocalStudent:
             raise BackendError(f"student {task.name}@{version}: {exc}") from exc
         return Generation(
             text=out.text,
-            model=f"{self.engine.config.base_model}+{adapter.name}",
+            model=f"{self.engine.config.base.spec}+{adapter.name}",
             tokens_in=out.tokens_in,
             tokens_out=out.tokens_out,
             finished=out.finished,

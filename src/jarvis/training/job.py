@@ -24,7 +24,7 @@ from jarvis.catalogue import TaskCatalogue
 from jarvis.core.errors import ConfigError, JarvisError
 from jarvis.core.task_settings import TaskSettings, TaskSettingsFor
 from jarvis.core.tasks import Task
-from jarvis.models.base import BaseModel, resolve_base
+from jarvis.models.base import BaseModel
 from jarvis.registry import ADAPTER, Adapter, Registry, discard, publish, staging_dir
 from jarvis.serving.engine import Engine, EngineConfig
 from jarvis.serving.vllm_check import vllm_problems
@@ -169,7 +169,7 @@ def run(run_id: int, store: Store, catalogue: TaskCatalogue, config: JobConfig) 
 def _train(job: _Run, task: Task[Any], cfg: TrainConfig, engine: EngineConfig) -> _Trained:
     """The base model, every training example of the task (cumulative), LoRA training."""
     job.say("loading the base model")
-    base = resolve_base(engine.base_model, engine.home, lambda msg: job.say(msg))
+    base = engine.base.resolve(lambda msg: job.say(msg))
     model, tokenizer = load_for_training(base.path, cfg)
     rows = list(job.store.iter_examples(task.name, "train"))
     distinct, too_long = tokenize_rows(tokenizer, task, rows, cfg.max_length)

@@ -138,6 +138,26 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def plan_batches(
+    examples: list[TokenizedExample], cfg: TrainConfig
+) -> tuple[list[list[TokenizedExample]], int, int]:
+    """Every step's batch, in order: (schedule, batches per epoch, steps). Each epoch is
+    bucketed afresh (its own seed); ``max_steps`` cuts the run short, or cycles on past the
+    epochs."""
+    epoch_batches = [
+        length_batches(examples, cfg.tokens_per_batch, cfg.max_batch, cfg.seed + e)
+        for e in range(max(1, math.ceil(cfg.epochs)))
+    ]
+    per_epoch = len(epoch_batches[0])
+    total = max(1, round(per_epoch * cfg.epochs))
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps) if cfg.epochs > 0 else cfg.max_steps
+    schedule = [b for epoch in epoch_batches for b in epoch]
+    while len(schedule) < total:  # max_steps beyond the epochs: keep cycling
+        schedule.extend(schedule[:per_epoch])
+    return schedule, per_epoch, total
+
+
 def train(
     model: Any,
     tokenizer: Any,
@@ -158,17 +178,7 @@ def train(
     random.seed(cfg.seed)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    epoch_batches = [
-        length_batches(examples, cfg.tokens_per_batch, cfg.max_batch, cfg.seed + e)
-        for e in range(max(1, math.ceil(cfg.epochs)))
-    ]
-    per_epoch = len(epoch_batches[0])
-    total = max(1, round(per_epoch * cfg.epochs))
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps) if cfg.epochs > 0 else cfg.max_steps
-    schedule = [b for epoch in epoch_batches for b in epoch]
-    while len(schedule) < total:  # max_steps beyond the epochs: keep cycling
-        schedule.extend(schedule[:per_epoch])
+    schedule, per_epoch, total = plan_batches(examples, cfg)
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)

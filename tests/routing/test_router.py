@@ -14,7 +14,18 @@ from typing import Any
 import pytest
 
 import jarvis
-from envelope import ENVELOPE_KEYS
+from helpers.envelope import ENVELOPE_KEYS
+from helpers.tiny import (
+    Furniture,
+    Room,
+    Spot,
+    furnish,
+    next_room,
+    oracle_furniture,
+    oracle_room,
+    pick_small_number,
+    task_without_teacher,
+)
 from jarvis import (
     AllAttemptsFailed,
     BackendError,
@@ -30,13 +41,11 @@ from jarvis.core.prompts import render_answer
 from jarvis.core.split import KEEP_HELDOUT, split_for
 from jarvis.core.task_settings import TaskSettings
 from jarvis.routing.examples import Examples
-from jarvis.rpg import Level, Map, create_next_level, create_next_map, oracle_level, oracle_map
-from jarvis.rpg.models import Position, Wall
 from jarvis.store import ExampleRecord, TaskInfo
 from jarvis.teachers import OracleTeacher
-from scripted import ScriptedStudent
+from jarvis.testing import ScriptedStudent
 
-LEVEL_INPUTS: dict[str, Any] = {"last_levels": [], "difficulty": 1}
+ROOM_INPUTS: dict[str, Any] = {"last_rooms": [], "size": 3}
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -70,12 +79,12 @@ def make_router(
     return jarvis.Router(store, lambda task: teacher, student=student)
 
 
-def level_1() -> Level:
-    return oracle_level([], 1, random.Random(0))
+def room_1() -> Room:
+    return oracle_room([], 3)
 
 
-def valid_level_json() -> str:
-    return render_answer(create_next_level, level_1())
+def valid_room_json() -> str:
+    return render_answer(next_room, room_1())
 
 
 def recurring(times: int) -> Examples:
@@ -88,40 +97,16 @@ def stats_for(store: Store, task: str) -> Any:
     return next(s for s in store.task_stats() if s.name == task)
 
 
-# A tiny task whose oracle always breaks the task's own rule, so the teacher is always wrong.
-
-
-@jarvis.task
-def pick_small_number(limit: int) -> int:
-    """Pick a whole number below the limit."""
-
-
-@pick_small_number.validator
-def _below_limit(number: int, inputs: Mapping[str, Any]) -> str | None:
-    limit = inputs["limit"]
-    return None if number < limit else f"{number} is not below {limit}"
-
-
-@pick_small_number.oracle
-def _always_too_big(limit: int, rng: random.Random) -> int:
-    return limit + 1
-
-
-@jarvis.task
-def task_without_teacher(x: int) -> int:
-    """Has neither an oracle nor an LLM endpoint to answer it."""
-
-
 # -- teacher only -------------------------------------------------------------------------
 
 
 def test_without_a_student_the_teacher_answers_and_its_answer_becomes_an_example(
     runtime: Jarvis, store: Store
 ) -> None:
-    result = runtime.call(create_next_level, LEVEL_INPUTS)
+    result = runtime.call(next_room, ROOM_INPUTS)
 
     assert result.valid
-    assert result.output == level_1()
+    assert result.output == room_1()
     assert (result.source, result.version, result.fallback) == ("teacher", None, False)
     assert len(result.attempts) == 1
     assert result.reason is None
@@ -130,20 +115,20 @@ def test_without_a_student_the_teacher_answers_and_its_answer_becomes_an_example
     assert len(calls) == 1
     call = calls[0]
     assert call["id"] == result.call_id
-    assert call["task"] == "create_next_level"
+    assert call["task"] == "next_room"
     assert call["source"] == "teacher"
-    assert call["model"] == "oracle:create_next_level"
+    assert call["model"] == "oracle:next_room"
     assert call["valid"] and not call["fallback"]
     assert call["attempts"] == 1
-    assert call["input"] == {"last_levels": [], "difficulty": 1}
-    assert call["output"] == level_1().model_dump()
+    assert call["input"] == {"last_rooms": [], "size": 3}
+    assert call["output"] == room_1().model_dump()
 
     attempts = store.call_attempts(result.call_id)
     assert [(a["number"], a["source"], a["valid"], a["stage"]) for a in attempts] == [
         (0, "teacher", True, "ok")
     ]
 
-    examples = list(store.iter_examples("create_next_level"))
+    examples = list(store.iter_examples("next_room"))
     assert len(examples) == 1
     assert examples[0]["split"] in {"train", "heldout"}
     assert examples[0]["input"] == call["input"]
@@ -157,33 +142,33 @@ def test_without_a_student_the_teacher_answers_and_its_answer_becomes_an_example
 def test_a_valid_student_answer_is_served_without_asking_the_teacher(
     store: Store, student: ScriptedStudent
 ) -> None:
-    student.answers = [valid_level_json()]
+    student.answers = [valid_room_json()]
     teacher = RecordingTeacher()
     router = make_router(store, teacher, student)
 
-    result = router.call(create_next_level, create_next_level.load_inputs(LEVEL_INPUTS))
+    result = router.call(next_room, next_room.load_inputs(ROOM_INPUTS))
 
     assert result.valid
-    assert result.output == level_1()
+    assert result.output == room_1()
     assert (result.source, result.version, result.fallback) == ("student", "v0001", False)
     assert len(result.attempts) == 1
     assert teacher.requests == []
     assert len(student.requests) == 1
     # Student answers are not training data.
-    assert list(store.iter_examples("create_next_level")) == []
+    assert list(store.iter_examples("next_room")) == []
     call = store.recent_calls()[0]
     assert (call["source"], call["version"]) == ("student", "v0001")
     assert call["model"] == "scripted@v0001"
-    assert stats_for(store, "create_next_level").student_calls == 1
+    assert stats_for(store, "next_room").student_calls == 1
 
 
 def test_an_invalid_student_answer_is_retried_with_different_sampling(
     runtime_with_student: Jarvis, store: Store, student: ScriptedStudent
 ) -> None:
     """The retry really reaches the model with a higher temperature and a new seed."""
-    student.answers = ['{"name": 1, "difficulty":', valid_level_json()]
+    student.answers = ['{"number": 1, "size":', valid_room_json()]
 
-    result = runtime_with_student.call(create_next_level, LEVEL_INPUTS)
+    result = runtime_with_student.call(next_room, ROOM_INPUTS)
 
     assert result.valid
     assert (result.source, result.fallback) == ("student", False)
@@ -203,15 +188,15 @@ def test_an_invalid_student_answer_is_retried_with_different_sampling(
     assert rows[0]["valid"] is False and rows[0]["stage"] == "format"
     assert rows[0]["reason"].startswith("not valid JSON")
     assert rows[1]["valid"] is True and rows[1]["reason"] is None
-    assert list(store.iter_examples("create_next_level")) == []
+    assert list(store.iter_examples("next_room")) == []
 
 
 def test_a_student_that_stays_invalid_falls_back_to_the_teacher(
     runtime_with_student: Jarvis, settings: Settings, store: Store, student: ScriptedStudent
 ) -> None:
-    student.answers = ["I think the level should be hard."]
+    student.answers = ["I think the room should be big."]
 
-    result = runtime_with_student.call(create_next_level, LEVEL_INPUTS)
+    result = runtime_with_student.call(next_room, ROOM_INPUTS)
 
     tries = 1 + settings.student_retries
     assert len(student.requests) == tries
@@ -220,10 +205,10 @@ def test_a_student_that_stays_invalid_falls_back_to_the_teacher(
     assert len(result.attempts) == tries + 1
     assert [a.source for a in result.attempts] == ["student"] * tries + ["teacher"]
 
-    examples = list(store.iter_examples("create_next_level"))
+    examples = list(store.iter_examples("next_room"))
     assert [e["output"] for e in examples] == [result.output_json]
 
-    stats = stats_for(store, "create_next_level")
+    stats = stats_for(store, "next_room")
     assert (stats.calls, stats.teacher_calls, stats.student_calls, stats.fallbacks) == (1, 1, 0, 1)
     assert stats.invalid_calls == 0
     assert stats.examples_train + stats.examples_heldout == 1
@@ -234,7 +219,7 @@ def test_a_failing_student_engine_falls_back_at_once_without_retries(
 ) -> None:
     student.answers = [BackendError("engine crashed: CUDA out of memory")]
 
-    result = runtime_with_student.call(create_next_level, LEVEL_INPUTS)
+    result = runtime_with_student.call(next_room, ROOM_INPUTS)
 
     assert len(student.requests) == 1
     assert result.valid
@@ -245,57 +230,38 @@ def test_a_failing_student_engine_falls_back_at_once_without_retries(
     assert rows[0]["version"] == "v0001"
 
 
-def _map_with(level: Level, enemies: list[Position], walls: list[Wall]) -> str:
-    game_map = Map(
-        level=level,
-        walls=walls,
-        small_obstacles=[],
-        enemies=enemies,
-        player_pos=Position(x=0, y=0),
-    )
-    return render_answer(create_next_map, game_map)
-
-
-def _box_around(x: int, y: int) -> list[Wall]:
-    def wall(x0: int, y0: int, x1: int, y1: int) -> Wall:
-        return Wall(start_pos=Position(x=x0, y=y0), end_pos=Position(x=x1, y=y1))
-
-    return [
-        wall(x - 1, y - 1, x + 1, y - 1),
-        wall(x - 1, y + 1, x + 1, y + 1),
-        wall(x - 1, y, x - 1, y),
-        wall(x + 1, y, x + 1, y),
-    ]
+def _furniture_with(room: Room, chairs: list[Spot], table: Spot) -> str:
+    return render_answer(furnish, Furniture(room=room, chairs=chairs, table=table))
 
 
 @pytest.mark.parametrize(
-    ("bad_enemies", "walls", "reason_part"),
+    ("chairs", "table", "reason_part"),
     [
-        ([Position(x=5, y=5), Position(x=9, y=9)], _box_around(5, 5), "cannot be reached"),
-        ([Position(x=10, y=3), Position(x=9, y=9)], [], "outside the 10x10 grid"),
+        ([Spot(x=0, y=0), Spot(x=1, y=1)], Spot(x=1, y=1), "taken twice"),
+        ([Spot(x=3, y=0)], Spot(x=1, y=1), "outside the 3x3 room"),
     ],
-    ids=["unreachable-enemy", "enemy-out-of-bounds"],
+    ids=["cell-taken-twice", "chair-out-of-bounds"],
 )
-def test_a_well_formed_but_unplayable_map_counts_as_invalid_and_is_retried(
+def test_a_well_formed_but_invalid_answer_counts_as_invalid_and_is_retried(
     runtime_with_student: Jarvis,
     store: Store,
     student: ScriptedStudent,
-    bad_enemies: list[Position],
-    walls: list[Wall],
+    chairs: list[Spot],
+    table: Spot,
     reason_part: str,
 ) -> None:
-    level = level_1()
-    good = render_answer(create_next_map, oracle_map(level, random.Random(0)))
-    student.answers = [_map_with(level, bad_enemies, walls), good]
+    room = room_1()
+    good = render_answer(furnish, oracle_furniture(room, random.Random(0)))
+    student.answers = [_furniture_with(room, chairs, table), good]
 
-    result = runtime_with_student.call(create_next_map, {"level": level})
+    result = runtime_with_student.call(furnish, {"room": room})
 
     assert result.valid
     assert (result.source, result.fallback, len(result.attempts)) == ("student", False, 2)
     first = result.attempts[0].verdict
     assert (first.valid, first.stage) == (False, "semantic")
     assert first.reason is not None and reason_part in first.reason
-    assert isinstance(first.output, Map)  # it parsed; only the rules rejected it
+    assert isinstance(first.output, Furniture)  # it parsed; only the rules rejected it
     rows = store.call_attempts(result.call_id)
     assert rows[0]["stage"] == "semantic" and reason_part in rows[0]["reason"]
 
@@ -359,7 +325,7 @@ def test_a_dead_teacher_raises_teacher_error_and_the_call_is_logged(store: Store
     router = make_router(store, teacher)
 
     with pytest.raises(TeacherError, match=r"HTTP 503: down"):
-        router.call(create_next_level, create_next_level.load_inputs(LEVEL_INPUTS))
+        router.call(next_room, next_room.load_inputs(ROOM_INPUTS))
 
     assert len(teacher.requests) == 1  # a dead teacher is not asked again
     call = store.recent_calls()[0]
@@ -368,7 +334,7 @@ def test_a_dead_teacher_raises_teacher_error_and_the_call_is_logged(store: Store
     assert call["error"] == "teacher x@http://h/v1: HTTP 503: down"
     rows = store.call_attempts(call["id"])
     assert [(a["source"], a["stage"]) for a in rows] == [("teacher", "error")]
-    assert list(store.iter_examples("create_next_level")) == []
+    assert list(store.iter_examples("next_room")) == []
 
 
 def test_a_task_with_no_teacher_at_all_raises_teacher_error_and_is_logged(
@@ -387,12 +353,12 @@ def test_a_task_with_no_teacher_at_all_raises_teacher_error_and_is_logged(
 
 
 def test_the_envelope_has_exactly_the_documented_keys(runtime: Jarvis) -> None:
-    result = runtime.call(create_next_level, LEVEL_INPUTS)
+    result = runtime.call(next_room, ROOM_INPUTS)
 
     envelope = result.envelope()
     assert set(envelope) == ENVELOPE_KEYS
     assert envelope["call_id"] == runtime.store.recent_calls(limit=1)[0]["id"]
-    assert envelope["output"] == level_1().model_dump()
+    assert envelope["output"] == room_1().model_dump()
     assert (envelope["source"], envelope["attempts"], envelope["valid"]) == ("teacher", 1, True)
     assert isinstance(envelope["latency_ms"], float) and envelope["latency_ms"] >= 0
 
@@ -401,20 +367,20 @@ def test_calling_a_task_directly_routes_through_the_runtime_in_use(
     runtime: Jarvis, store: Store
 ) -> None:
     with jarvis.using(runtime):
-        level = create_next_level([], 1)
+        room = next_room([], 3)
 
-    assert isinstance(level, Level)
-    assert level == level_1()
+    assert isinstance(room, Room)
+    assert room == room_1()
     assert len(store.recent_calls()) == 1
 
 
 @pytest.mark.parametrize(
     ("call", "message_part"),
     [
-        (lambda: create_next_level([], "hard"), "difficulty"),
-        (lambda: create_next_level([], 1, colour="red"), "colour"),
-        (lambda: create_next_level([]), "difficulty"),
-        (lambda: create_next_level("not a list", 1), "last_levels"),
+        (lambda: next_room([], "big"), "size"),
+        (lambda: next_room([], 3, colour="red"), "colour"),
+        (lambda: next_room([]), "size"),
+        (lambda: next_room("not a list", 3), "last_rooms"),
     ],
     ids=["wrong-type", "unknown-argument", "missing-argument", "wrong-list"],
 )
@@ -425,40 +391,40 @@ def test_bad_inputs_raise_task_error_and_nothing_is_logged(
         call()
 
     message = str(info.value)
-    assert "create_next_level" in message and message_part in message
+    assert "next_room" in message and message_part in message
     assert store.recent_calls() == []
 
 
 def test_unknown_input_keys_given_as_data_are_rejected(runtime: Jarvis, store: Store) -> None:
     with pytest.raises(TaskError, match="extra"):
-        runtime.call(create_next_level, {**LEVEL_INPUTS, "extra": 1})
+        runtime.call(next_room, {**ROOM_INPUTS, "extra": 1})
     assert store.recent_calls() == []
 
 
 # -- recurring inputs: what the program sends again and again is learned -------------------
 
 
-def held_out_level_inputs(share: float = 0.15) -> dict[str, Any]:
-    """A create_next_level input whose hash puts it in the held-out split."""
-    for difficulty in range(1, 500):
-        inputs = {"last_levels": [], "difficulty": difficulty}
-        if split_for("create_next_level", inputs, share) == "heldout":
+def held_out_room_inputs(share: float = 0.15) -> dict[str, Any]:
+    """A next_room input whose hash puts it in the held-out split."""
+    for size in range(1, 500):
+        inputs = {"last_rooms": [], "size": size}
+        if split_for("next_room", inputs, share) == "heldout":
             return inputs
     raise AssertionError("no held-out input found")
 
 
 def seed_heldout(store: Store, n: int = KEEP_HELDOUT) -> None:
     """``n`` held-out examples of other inputs: what a gate needs, so a move may happen."""
-    store.ensure_task(TaskInfo.of(create_next_level))
+    store.ensure_task(TaskInfo.of(next_room))
     others = [
-        ExampleRecord(input={"seed": i}, output={"level": i}, split="heldout", origin="import")
+        ExampleRecord(input={"seed": i}, output={"room": i}, split="heldout", origin="import")
         for i in range(n)
     ]
-    store.add_examples("create_next_level", others)
+    store.add_examples("next_room", others)
 
 
 def examples_of(store: Store, inputs: Mapping[str, Any]) -> list[tuple[str, int]]:
-    rows = store.iter_examples("create_next_level")
+    rows = store.iter_examples("next_room")
     return [(e["split"], e["seen"]) for e in rows if e["input"] == inputs]
 
 
@@ -466,31 +432,31 @@ def test_a_held_out_input_the_teacher_answers_again_and_again_moves_to_training(
     store: Store,
 ) -> None:
     seed_heldout(store)
-    inputs = held_out_level_inputs()
+    inputs = held_out_room_inputs()
     router = jarvis.Router(store, lambda task: RecordingTeacher(), examples=recurring(3))
 
-    router.call(create_next_level, create_next_level.load_inputs(inputs))
-    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    router.call(next_room, next_room.load_inputs(inputs))
+    router.call(next_room, next_room.load_inputs(inputs))
     assert examples_of(store, inputs) == [("heldout", 2)]  # one example, seen twice
 
-    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    router.call(next_room, next_room.load_inputs(inputs))
     assert examples_of(store, inputs) == [("train", 3)]  # recurring: now learned
-    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    router.call(next_room, next_room.load_inputs(inputs))
     assert examples_of(store, inputs) == [("train", 4)]  # and it never goes back
     assert len(store.recent_calls(limit=10)) == 4  # every call still logged
 
 
 def test_a_new_answer_to_an_input_that_moved_is_training_data_too(store: Store) -> None:
     seed_heldout(store)
-    inputs = held_out_level_inputs()
-    level = oracle_level([], inputs["difficulty"], random.Random(0))
-    answers = [render_answer(create_next_level, level)] * 3 + [
-        render_answer(create_next_level, level.model_copy(update={"time": level.time + 60}))
+    inputs = held_out_room_inputs()
+    room = oracle_room([], inputs["size"])
+    answers = [render_answer(next_room, room)] * 3 + [
+        render_answer(next_room, room.model_copy(update={"lamps": room.lamps + 1}))
     ]
     teacher = RecordingTeacher(answers=answers)
     router = jarvis.Router(store, lambda task: teacher, examples=recurring(3))
     for _ in range(4):
-        router.call(create_next_level, create_next_level.load_inputs(inputs))
+        router.call(next_room, next_room.load_inputs(inputs))
 
     # never held out beside its own input in training: the gate would be measuring recall
     assert examples_of(store, inputs) == [("train", 3), ("train", 1)]
@@ -499,34 +465,34 @@ def test_a_new_answer_to_an_input_that_moved_is_training_data_too(store: Store) 
 def test_recurring_to_train_zero_keeps_the_split_a_pure_function_of_the_input(
     store: Store,
 ) -> None:
-    inputs = held_out_level_inputs()
+    inputs = held_out_room_inputs()
     router = jarvis.Router(store, lambda task: RecordingTeacher(), examples=recurring(0))
     for _ in range(5):
-        router.call(create_next_level, create_next_level.load_inputs(inputs))
+        router.call(next_room, next_room.load_inputs(inputs))
     assert examples_of(store, inputs) == [("heldout", 5)]
 
 
 def test_imported_duplicates_do_not_count_as_traffic(store: Store) -> None:
-    inputs = held_out_level_inputs()
+    inputs = held_out_room_inputs()
     router = jarvis.Router(store, lambda task: RecordingTeacher(), examples=recurring(2))
-    router.call(create_next_level, create_next_level.load_inputs(inputs))
-    [stored] = [e for e in store.iter_examples("create_next_level") if e["input"] == inputs]
+    router.call(next_room, next_room.load_inputs(inputs))
+    [stored] = [e for e in store.iter_examples("next_room") if e["input"] == inputs]
     again = ExampleRecord(input=inputs, output=stored["output"], split="heldout", origin="import")
     for _ in range(3):
-        assert store.add_examples("create_next_level", [again]).duplicates == 1
+        assert store.add_examples("next_room", [again]).duplicates == 1
     assert examples_of(store, inputs) == [("heldout", 1)]
     # the rule travels on the router's example records only
-    assert router.examples.make(create_next_level, inputs, stored["output"]).train_after_seen == 2
+    assert router.examples.make(next_room, inputs, stored["output"]).train_after_seen == 2
 
 
 def test_a_move_never_drains_the_held_out_set_the_gate_needs(store: Store) -> None:
     seed_heldout(store, KEEP_HELDOUT - 1)
-    inputs = held_out_level_inputs()
+    inputs = held_out_room_inputs()
     router = jarvis.Router(store, lambda task: RecordingTeacher(), examples=recurring(3))
     for _ in range(4):
-        router.call(create_next_level, create_next_level.load_inputs(inputs))
+        router.call(next_room, next_room.load_inputs(inputs))
     assert examples_of(store, inputs) == [("heldout", 4)]  # it would leave too few
 
     seed_heldout(store, KEEP_HELDOUT)  # one more held-out example arrives…
-    router.call(create_next_level, create_next_level.load_inputs(inputs))
+    router.call(next_room, next_room.load_inputs(inputs))
     assert examples_of(store, inputs) == [("train", 5)]  # …and the next repeat moves it

@@ -8,8 +8,8 @@ import random
 
 from jarvis import Jarvis, Settings, Store
 from jarvis.rpg import create_next_level, oracle_level
+from jarvis.testing import ScriptedStudent
 from jarvis.training.policy import rollback_due, training_due
-from scripted import ScriptedStudent
 
 INPUTS = {"last_levels": [], "difficulty": 1}
 

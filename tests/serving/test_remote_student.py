@@ -9,13 +9,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from helpers.live_server import LiveServer
 from jarvis import Jarvis, Settings
 from jarvis.core.codec import positional_schema, student_answer
 from jarvis.rpg.models import Level
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.tasks import create_next_map
 from jarvis.serving.grammar import accepts, compile_schema, feed
-from live_server import LiveServer
 
 LEVEL = Level(name=1, difficulty=1, time=300, width=10, height=10, num_wall=2, num_enemies=2)
 

@@ -18,7 +18,7 @@ import pytest
 import jarvis
 from jarvis import Generation, GenerationRequest, Store, TaskError, TextRules, validate_answer
 from jarvis.core.freetext import find_loop
-from scripted import ScriptedStudent
+from jarvis.testing import ScriptedStudent
 
 GOOD = (
     "The council approved next year's budget after a long debate. Most of the money goes to "

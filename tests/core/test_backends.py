@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from helpers.tiny import next_room
 from jarvis import GREEDY, BackendError, GenerationRequest, NoStudent, Sampling, retry_sampling
 from jarvis.core.prompts import render_messages
-from jarvis.rpg import create_next_level
 
 RETRIES = range(1, 5)
 
@@ -47,10 +47,8 @@ def test_default_sampling_leaves_everything_to_the_backend() -> None:
 
 def test_no_student_serves_nothing() -> None:
     student = NoStudent()
-    inputs = create_next_level.load_inputs({"last_levels": [], "difficulty": 1})
-    request = GenerationRequest(
-        create_next_level, inputs, render_messages(create_next_level, inputs)
-    )
-    assert student.active_version("create_next_level") is None
+    inputs = next_room.load_inputs({"last_rooms": [], "size": 3})
+    request = GenerationRequest(next_room, inputs, render_messages(next_room, inputs))
+    assert student.active_version("next_room") is None
     with pytest.raises(BackendError, match="no student"):
         student.generate(request, "v0001")

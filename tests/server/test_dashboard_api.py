@@ -8,10 +8,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers.live_server import LiveServer
 from jarvis import Jarvis
 from jarvis.demo.play import LevelManager
 from jarvis.server import create_app
-from live_server import LiveServer
 
 
 @pytest.fixture
