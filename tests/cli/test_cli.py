@@ -315,6 +315,15 @@ def test_status_json_before_any_call_lists_the_declared_tasks() -> None:
         assert row["active_version"] is None
 
 
+def test_status_shows_the_threshold_the_worker_acts_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A per-task threshold in JARVIS_TASK_SETTINGS is the one status shows, as the worker
+    uses it (not the global default)."""
+    monkeypatch.setenv("JARVIS_TASK_SETTINGS", '{"create_next_level": {"threshold": 30}}')
+    rows = {r["name"]: r for r in jarvis_json("status", "--json")["tasks"]}
+    assert rows["create_next_level"]["threshold"] == 30
+    assert rows["create_next_map"]["threshold"] == 200
+
+
 def test_status_json_counts_the_calls_made() -> None:
     make_calls()
     data = jarvis_json("status", "--json")

@@ -57,3 +57,11 @@ def test_the_schema_in_positional_form_has_prefix_items_in_field_order() -> None
     nested = positional_schema(furnish.output_schema)
     # the furniture, its room, a chair, the table
     assert json.dumps(nested).count("prefixItems") == 4
+
+
+def test_an_answer_nested_without_end_is_left_for_the_validator_not_a_crash() -> None:
+    runaway = "[" * 100_000  # a student that opens brackets until its budget ends
+    assert from_student(next_room, runaway) == runaway
+    assert validate_answer(next_room, next_room.bind([], 3), runaway).reason == (
+        "not valid JSON: nested too deeply"
+    )

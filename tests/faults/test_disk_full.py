@@ -36,6 +36,7 @@ def tiny_settings(home: Path, base: Path) -> Settings:
         lora_rank=4,
         lora_alpha=8,
         gate_examples=2,
+        gate_min_examples=2,
         gate_floor=0.0,
         train_threads=2,
         heldout_share=0.2,

@@ -43,7 +43,7 @@ def completion(content: str) -> dict[str, Any]:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        "usage": {"prompt_tokens": 410, "completion_tokens": 5, "total_tokens": 415},
     }
 
 

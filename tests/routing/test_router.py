@@ -496,3 +496,47 @@ def test_a_move_never_drains_the_held_out_set_the_gate_needs(store: Store) -> No
     seed_heldout(store, KEEP_HELDOUT)  # one more held-out example arrives…
     router.call(next_room, next_room.load_inputs(inputs))
     assert examples_of(store, inputs) == [("train", 5)]  # …and the next repeat moves it
+
+
+# -- a teacher asked again ------------------------------------------------------------------
+
+
+def test_a_teacher_asked_again_samples_differently(store: Store) -> None:
+    """A deterministic server repeats the very answer it was told was wrong, unless the retry
+    changes the sampling."""
+    teacher = RecordingTeacher(answers=["7", "2"])
+    router = make_router(store, teacher)
+
+    router.call(pick_small_number, pick_small_number.load_inputs({"limit": 3}))
+
+    first, second = (r.sampling for r in teacher.requests)
+    assert first.temperature is None and first.seed is None  # the endpoint's own sampling
+    assert second.temperature is not None and second.temperature > 0
+    assert second.seed is not None
+
+
+def test_the_teacher_is_told_every_rule_its_answer_broke(store: Store) -> None:
+    teacher = RecordingTeacher(
+        answers=['{"number": 1, "size": 9, "doors": 99, "lamps": 0}', valid_room_json()]
+    )
+    router = make_router(store, teacher)
+    one_rule_per_validator = jarvis.task(name="strict_room")(next_room.fn)
+    one_rule_per_validator.validator(lambda room, inputs: None if room.lamps else "no lamp")
+    one_rule_per_validator.validator(lambda room, inputs: None if room.size == 3 else "size")
+
+    router.call(one_rule_per_validator, one_rule_per_validator.load_inputs(ROOM_INPUTS))
+
+    feedback = teacher.requests[1].messages[-1]["content"]
+    assert "- no lamp" in feedback and "- size" in feedback
+
+
+def test_a_long_rejected_answer_is_not_sent_back_whole(store: Store) -> None:
+    runaway = "[" * 5000
+    teacher = RecordingTeacher(answers=[runaway, valid_room_json()])
+    router = make_router(store, teacher)
+
+    router.call(next_room, next_room.load_inputs(ROOM_INPUTS))
+
+    echoed = teacher.requests[1].messages[-2]
+    assert echoed["role"] == "assistant"
+    assert len(echoed["content"]) < 700 and "characters cut" in echoed["content"]

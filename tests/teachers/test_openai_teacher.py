@@ -209,7 +209,11 @@ def test_json_object_mode_and_no_format_mode(endpoint: FakeEndpoint) -> None:
     teacher_for(endpoint, response_format="json_object").generate(level_request())
     teacher_for(endpoint, response_format="none").generate(level_request())
 
-    assert endpoint.requests[0]["response_format"] == {"type": "json_object"}
+    # json_object carries the schema (llama-cpp-python enforces it; "some JSON" is not enough)
+    assert endpoint.requests[0]["response_format"] == {
+        "type": "json_object",
+        "schema": create_next_level.output_schema,
+    }
     assert "response_format" not in endpoint.requests[1]
 
 
@@ -281,7 +285,7 @@ def test_a_client_error_is_not_retried(endpoint: FakeEndpoint) -> None:
     assert len(endpoint.requests) == 1
 
 
-def test_an_endpoint_without_structured_output_is_asked_again_and_remembered(
+def test_a_refused_form_is_dropped_for_the_next_one_and_remembered(
     endpoint: FakeEndpoint,
 ) -> None:
     endpoint.responses = [
@@ -291,14 +295,143 @@ def test_an_endpoint_without_structured_output_is_asked_again_and_remembered(
     teacher = teacher_for(endpoint)
 
     assert teacher.generate(level_request()).text == "{}"
-    assert "response_format" in endpoint.requests[0]
-    assert "response_format" not in endpoint.requests[1]
-    assert teacher.response_format == "none"
+    assert endpoint.requests[0]["response_format"]["type"] == "json_schema"
+    assert endpoint.requests[1]["response_format"]["type"] == "json_object"
+    assert endpoint.requests[1]["response_format"]["schema"] == create_next_level.output_schema
+    assert teacher.response_format == "json_object"
 
     teacher.generate(level_request())  # no second refusal to pay for
 
     assert len(endpoint.requests) == 3
-    assert "response_format" not in endpoint.requests[2]
+    assert endpoint.requests[2]["response_format"]["type"] == "json_object"
+
+
+def test_a_500_that_names_response_format_is_a_refusal_not_worth_retries(
+    endpoint: FakeEndpoint,
+) -> None:
+    """llama-cpp-python answers a response_format it does not know with a 500: one request
+    finds that out, the SDK's retries are not spent on it."""
+    refusal = error_body(
+        "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+        "'msg': \"Input should be 'text' or 'json_object'\"}]",
+        "internal_server_error",
+    )
+    endpoint.responses = [(500, refusal), (200, completion("{}"))]
+    teacher = teacher_for(endpoint, max_retries=3)
+
+    assert teacher.generate(level_request()).text == "{}"
+    assert len(endpoint.requests) == 2
+    assert teacher.response_format == "json_object"
+
+
+# Recorded refusals of the other servers' forms: each names the field it does not take.
+VLLM_OLD = (400, error_body("Unknown field: 'structured_outputs'"))
+JSON_SCHEMA_REFUSED = (400, error_body("'response_format' json_schema is not supported"))
+JSON_OBJECT_REFUSED = (
+    422,
+    error_body("response_format.schema: Extra inputs are not permitted", "validation_error"),
+)
+
+
+def test_the_forms_are_tried_in_order_until_one_is_taken(endpoint: FakeEndpoint) -> None:
+    endpoint.responses = [
+        JSON_SCHEMA_REFUSED,
+        JSON_OBJECT_REFUSED,
+        VLLM_OLD,
+        (200, completion("{}")),
+    ]
+    teacher = teacher_for(endpoint)
+
+    teacher.generate(level_request())
+
+    schema = create_next_level.output_schema
+    sent = endpoint.requests
+    assert [r.get("response_format", {}).get("type") for r in sent[:2]] == [
+        "json_schema",
+        "json_object",
+    ]
+    assert sent[2]["structured_outputs"] == {"json": schema} and "response_format" not in sent[2]
+    assert sent[3]["guided_json"] == schema  # vLLM before 0.12
+    assert teacher.response_format == "vllm_guided"
+
+
+@pytest.mark.parametrize(
+    ("setting", "field", "value"),
+    [
+        ("vllm", "structured_outputs", lambda s: {"json": s}),
+        ("vllm_guided", "guided_json", lambda s: s),
+        ("ollama", "format", lambda s: s),
+    ],
+)
+def test_an_explicit_form_is_sent_as_the_server_takes_it(
+    endpoint: FakeEndpoint, setting: str, field: str, value: Any
+) -> None:
+    endpoint.responses = [(200, completion("{}"))]
+    teacher_for(endpoint, response_format=setting).generate(level_request())
+    (sent,) = endpoint.requests
+    assert sent[field] == value(create_next_level.output_schema)
+    assert "response_format" not in sent
+
+
+def test_an_explicit_form_the_server_refuses_is_a_clear_error(endpoint: FakeEndpoint) -> None:
+    endpoint.responses = [JSON_OBJECT_REFUSED]
+    with pytest.raises(TeacherError, match="JARVIS_TEACHER_RESPONSE_FORMAT=auto"):
+        teacher_for(endpoint, response_format="json_object").generate(level_request())
+    assert len(endpoint.requests) == 1
+
+
+def test_a_template_that_drops_the_system_message_is_detected_and_avoided(
+    endpoint: FakeEndpoint,
+) -> None:
+    """The server counted 25 prompt tokens for a ~1,000-character system message: it never
+    saw the instructions. The same call goes again with them in the user turn, and so do the
+    next ones."""
+    dropped = completion("{}")
+    dropped["usage"]["prompt_tokens"] = 25
+    read = completion("{}")
+    read["usage"]["prompt_tokens"] = 290  # the instructions, now in the user turn, counted
+    endpoint.responses = [(200, dropped), (200, read)]
+    decisions: list[dict[str, Any]] = []
+    teacher = teacher_for(endpoint, on_decision=decisions.append)
+
+    teacher.generate(level_request())
+    teacher.generate(level_request())
+
+    first, again, later = endpoint.requests
+    assert [m["role"] for m in first["messages"]] == ["system", "user"]
+    assert [m["role"] for m in again["messages"]] == ["user"]
+    assert again["messages"][0]["content"].startswith(create_next_level.instructions)
+    assert "create_next_level\n\nlast_levels = []" in again["messages"][0]["content"]
+    assert [m["role"] for m in later["messages"]] == ["user"]
+    assert any(d.get("instructions") == "user" for d in decisions)
+
+
+def test_a_server_whose_token_counts_say_nothing_is_not_judged_by_them(
+    endpoint: FakeEndpoint,
+) -> None:
+    """Some servers report a token count that is not the prompt's: asked again with the
+    instructions in the user turn, the count does not move, so nothing was dropped."""
+    constant = completion("{}")
+    constant["usage"]["prompt_tokens"] = 7
+    endpoint.responses = [(200, constant)]
+    decisions: list[dict[str, Any]] = []
+    teacher = teacher_for(endpoint, on_decision=decisions.append)
+
+    teacher.generate(level_request())
+    teacher.generate(level_request())
+
+    assert len(endpoint.requests) == 3  # one check, then no more
+    assert [m["role"] for m in endpoint.requests[2]["messages"]] == ["system", "user"]
+    assert not any(d.get("instructions") == "user" for d in decisions)
+
+
+def test_a_recorded_decision_is_where_a_new_process_starts(endpoint: FakeEndpoint) -> None:
+    endpoint.responses = [(200, completion("{}"))]
+    known = {"form": "json_object", "instructions": "user"}
+    teacher_for(endpoint, known=known).generate(level_request())
+    (sent,) = endpoint.requests
+    assert sent["response_format"]["type"] == "json_object"
+    assert [m["role"] for m in sent["messages"]] == ["user"]
 
 
 def test_other_bad_requests_are_not_retried_without_the_format(endpoint: FakeEndpoint) -> None:

@@ -140,7 +140,8 @@ def test_a_base_url_selects_the_openai_teacher(home: Path) -> None:
     assert teacher.base_url == url
     assert teacher.model == "m"
     assert resolver.for_task(no_oracle_task) is teacher  # one client, built once
-    assert resolver.describe() == teacher.name
+    assert resolver.describe().startswith(teacher.name)
+    assert "structured output: json_schema" in resolver.describe()
 
 
 def test_teacher_oracle_mode_ignores_the_base_url(home: Path) -> None:

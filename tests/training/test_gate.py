@@ -8,6 +8,7 @@ by the real procedural oracle of the real ``create_next_level`` task.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -287,3 +288,21 @@ def test_a_candidate_judged_on_no_examples_is_not_promoted() -> None:
 
     assert verdict.promote is False
     assert "no held-out examples" in verdict.reason
+
+
+def test_too_few_held_out_examples_judge_nothing() -> None:
+    """Four examples, all passing, prove little: the candidate waits for more evidence."""
+    verdict = decide(report(1.0, examples=4), None, 0.9, min_examples=20)
+    assert not verdict.promote
+    assert "only 4 held-out examples" in verdict.reason and "at least 20" in verdict.reason
+    assert decide(report(1.0, examples=20), None, 0.9, min_examples=20).promote
+
+
+def test_a_task_known_by_its_schema_alone_is_gated_on_agreement_not_parsing() -> None:
+    """Every answer of the right shape passes a schema: valid but wrong is caught by
+    agreement with the teacher."""
+    parses = dataclasses.replace(report(1.0), field_agreement=0.25)
+    verdict = decide(parses, None, 0.9, agreement_floor=0.9)
+    assert not verdict.promote and "field agreement with the teacher 25.0%" in verdict.reason
+    agrees = dataclasses.replace(report(1.0), field_agreement=0.95)
+    assert decide(agrees, None, 0.9, agreement_floor=0.9).promote

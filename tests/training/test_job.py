@@ -32,6 +32,7 @@ def tiny_settings(home: Path, base: Path, **overrides: object) -> Settings:
         "lora_rank": 4,
         "lora_alpha": 8,
         "gate_examples": 3,
+        "gate_min_examples": 3,
         "gate_floor": 0.0,
         "train_threads": 2,
         "heldout_share": 0.2,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jarvis.benchmarks import load, router, serving, training
+from jarvis.benchmarks import load, router, serving, teacher, training
 from jarvis.cli.common import err, handle_errors, out, print_json
 from jarvis.core.errors import JarvisError
 
@@ -298,6 +298,71 @@ def load_cmd(
     for label, values in rows:
         table.add_row(label, *values)
     out.print(table)
+
+
+@bench_app.command("teacher")
+@handle_errors
+def teacher_cmd(
+    server: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--server",
+            help="Start llama-cpp-python's server on an embedded base: smollm2-135m, "
+            "gemma3-270m (repeatable); add :FORMAT for a chat format, e.g. smollm2-135m:gemma.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="An OpenAI-compatible /v1 URL instead of --server.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="The model name to ask for.")] = "teacher",
+    mode: Annotated[
+        list[str] | None, typer.Option("--mode", help="auto, json_object, none, … (repeatable).")
+    ] = None,
+    calls: Annotated[int, typer.Option("--calls", "-n", min=1, help="Calls per task.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A real LLM teacher: valid answers, attempts, tokens, latency per structured-output
+    mode; and the answers a program's own enum type rejects (JARVIS's schema vs byLLM's)."""
+    modes = tuple(mode or teacher.MODES)
+    say = (lambda msg: err.print(msg, markup=False)) if as_json else (lambda msg: out.print(msg))
+    rows: list[dict[str, Any]] = []
+    if base_url:
+        rows += teacher.run(base_url, model, server=base_url, modes=modes, calls=calls, say=say)
+    for spec in server or ([] if base_url else ["smollm2-135m"]):
+        base, _, chat_format = spec.partition(":")
+        with teacher.llama_server(base, chat_format or None) as url:
+            rows += teacher.run(url, model, server=spec, modes=modes, calls=calls, say=say)
+    if as_json:
+        print_json({"teacher": rows})
+        return
+    table = Table(title=f"Teacher: {calls} calls per task and mode")
+    for col in (
+        "server",
+        "mode",
+        "task",
+        "valid",
+        "attempts",
+        "tokens in/out",
+        "p50",
+        "passed bad",
+    ):
+        table.add_column(col, justify="left" if col in ("server", "mode", "task") else "right")
+    for r in rows:
+        bad = r["program_rejects_passed"]
+        table.add_row(
+            r["server"],
+            r["mode"],
+            r["task"],
+            f"{r['valid_share']:.0%}",
+            f"{r['attempts_per_call']:.2f}",
+            f"{r['tokens_in_per_call']:.0f} / {r['tokens_out_per_call']:.0f}",
+            f"{(r['latency_p50_ms'] or 0) / 1000:.2f} s",
+            "-" if bad is None else str(bad),
+        )
+    out.print(table)
+    for r in {r["server"] + r["mode"]: r for r in rows}.values():
+        for decision in r["decisions"]:
+            out.print(f"  {r['server']} · {r['mode']}: {decision}", markup=False)
 
 
 def _lat(lat: dict[str, float | None]) -> str:

@@ -140,7 +140,7 @@ def from_student(task: Task[Any], text: str) -> str:
         return text
     try:
         keyed = decode(task.output_type, json.loads(text))
-    except (json.JSONDecodeError, CodecError):
+    except (json.JSONDecodeError, CodecError, RecursionError):
         return text
     return json.dumps(keyed, separators=(",", ":"), ensure_ascii=False)
 

@@ -58,6 +58,8 @@ class TextRules:
 def check_text(answer: str, rules: TextRules, *, truncated: bool = False) -> str | None:
     """Why the (stripped, non-empty) ``answer`` breaks ``rules``, or ``None`` when it is fine."""
     n = len(answer)
+    if truncated:  # first: an answer cut at the budget is long because it was cut
+        return "truncated: the answer stopped at the token limit, not at its end"
     if n > rules.max_chars:
         return f"too long: {n} characters, at most {rules.max_chars} allowed"
     if rules.loop_repeats is not None:
@@ -66,8 +68,6 @@ def check_text(answer: str, rules: TextRules, *, truncated: bool = False) -> str
             unit, times = loop
             shown = unit if len(unit) <= 40 else unit[:40] + "…"
             return f"repetition loop: {shown!r} written {times} times in a row"
-    if truncated:
-        return "truncated: the answer stopped at the token limit, not at its end"
     if n < rules.min_chars:
         return f"too short: {n} characters, at least {rules.min_chars} required"
     return None

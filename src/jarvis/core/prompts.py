@@ -64,12 +64,45 @@ def render_answer(task: Task[Any], output: Any) -> str:
     return json.dumps(task.dump_output(output), separators=(",", ":"), ensure_ascii=False)
 
 
-def retry_feedback(reason: str | None) -> ChatMessage:
-    """What a teacher is told after an invalid answer (instructor-style repair)."""
-    return {
-        "role": "user",
-        "content": f"That answer was rejected: {reason}. Answer again, correctly.",
-    }
+def instructions_in_user_turn(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """The same conversation with the system message at the head of the first user turn, for
+    chat templates that drop system messages (the instructions and schema would be lost)."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [m for m in messages if m["role"] != "system"]
+    if not system:
+        return rest
+    for i, m in enumerate(rest):
+        if m["role"] == "user":
+            rest[i] = {"role": "user", "content": f"{system}\n\n{m['content']}"}
+            return rest
+    return [{"role": "user", "content": system}, *rest]
+
+
+RETRY_ECHO_CHARS = 600
+"""How much of a rejected answer is sent back with the feedback: enough to see the mistake,
+not a whole runaway answer."""
+
+
+def retry_feedback(reasons: str | list[str] | None) -> ChatMessage:
+    """What a teacher is told after an invalid answer (instructor-style repair): every rule
+    the answer broke, one per line when there are several."""
+    broken = [reasons] if isinstance(reasons, str) else list(reasons or [])
+    if len(broken) > 1:
+        listed = "\n".join(f"- {r}" for r in broken)
+        content = f"That answer was rejected because:\n{listed}\nAnswer again, correctly."
+    else:
+        content = (
+            f"That answer was rejected: {broken[0] if broken else None}. Answer again, correctly."
+        )
+    return {"role": "user", "content": content}
+
+
+def rejected_echo(text: str | None) -> ChatMessage:
+    """The rejected answer as the assistant turn of a retry, cut to :data:`RETRY_ECHO_CHARS`."""
+    text = text or ""
+    if len(text) > RETRY_ECHO_CHARS:
+        text = text[:RETRY_ECHO_CHARS] + f" … [{len(text) - RETRY_ECHO_CHARS} characters cut]"
+    return {"role": "assistant", "content": text}
 
 
 def training_conversation(

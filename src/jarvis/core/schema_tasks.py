@@ -5,6 +5,10 @@ has no Python declaration JARVIS can import: what it has is its name, its parame
 its instructions and the JSON schema of its answer (``None`` for free text). That is enough to
 route, validate, train, gate and serve it, so the worker can train such a task from the store
 alone (:func:`from_store_row`).
+
+The schema should be as strict as the program's own type (:mod:`.strict_schema`), since it is
+all another process has; in the process that declared the task, the program's type itself
+checks every answer too (``program_type``): an answer the program would reject is invalid.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ from functools import cached_property
 from typing import Any
 
 import jsonschema
+from pydantic import TypeAdapter, ValidationError
 
 from jarvis.core.backends import Backend
+from jarvis.core.strict_schema import WRAPPER
 from jarvis.core.tasks import Task
+
+MAX_SCHEMA_ERRORS = 8
 
 __all__ = ["SchemaTask", "from_store_row"]
 
@@ -38,17 +46,51 @@ def _signature_fn(params: Sequence[str], free_text: bool) -> Any:
 
 
 def _schema_check(schema: dict[str, Any]) -> Any:
-    """A validator that checks the answer's JSON against ``schema`` (``jsonschema``)."""
+    """A validator: every place the answer's JSON breaks ``schema`` (``jsonschema``)."""
     checker = jsonschema.Draft202012Validator(schema)
 
-    def follows_schema(answer: Any, inputs: Mapping[str, Any]) -> str | None:
-        error = next(iter(checker.iter_errors(answer)), None)
-        if error is None:
-            return None
-        where = "/".join(str(p) for p in error.absolute_path) or "answer"
-        return f"{where}: {error.message}"
+    def follows_schema(answer: Any, inputs: Mapping[str, Any]) -> list[str] | None:
+        errors = sorted(checker.iter_errors(answer), key=lambda e: list(e.absolute_path))
+        found = []
+        for error in errors[:MAX_SCHEMA_ERRORS]:
+            where = "/".join(str(p) for p in error.absolute_path) or "answer"
+            found.append(f"{where}: {error.message}")
+        return found or None
 
     return follows_schema
+
+
+def _type_check(program_type: Any, wrapped: bool) -> Any:
+    """A validator: the program's own type accepts the answer (as it will parse it)."""
+    adapter: TypeAdapter[Any] = TypeAdapter(program_type)
+
+    def fits_the_program(answer: Any, inputs: Mapping[str, Any]) -> list[str] | None:
+        value = answer.get(WRAPPER) if wrapped and isinstance(answer, dict) else answer
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            return [
+                f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']} "
+                f"(the program's type rejects {err.get('input')!r})"
+                for err in exc.errors(include_url=False)[:MAX_SCHEMA_ERRORS]
+            ]
+        return None
+
+    return fits_the_program
+
+
+def _first_of(*checks: Any) -> Any:
+    """A validator: the complaints of the first of ``checks`` that has any."""
+
+    def check(answer: Any, inputs: Mapping[str, Any]) -> Any:
+        for one in checks:
+            found = one(answer, inputs)
+            if found:
+                return found
+        return None
+
+    check.__name__ = "follows_the_schema_and_the_program_type"
+    return check
 
 
 class SchemaTask(Task[Any]):
@@ -66,13 +108,21 @@ class SchemaTask(Task[Any]):
         teacher: Backend | None = None,
         threshold: int | None = None,
         heldout_share: float | None = None,
+        program_type: Any = None,
     ) -> None:
-        check = _schema_check(schema) if schema is not None else None
+        """``program_type``: the declaring program's own output type, when this process has
+        it (a Jac or ``@by`` function): it checks every answer besides the schema."""
+        checks = []
+        if schema is not None:
+            checks.append(_schema_check(schema))
+            if program_type is not None:  # asked only of answers that follow the schema
+                wrapped = WRAPPER in (schema.get("properties") or {})
+                checks = [_first_of(checks[0], _type_check(program_type, wrapped))]
         super().__init__(
             _signature_fn(params, free_text=schema is None),
             name=name,
             instructions=instructions,
-            validators=[check] if check is not None else None,
+            validators=checks,
             threshold=threshold,
             heldout_share=heldout_share,
         )

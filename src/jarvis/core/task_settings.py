@@ -34,6 +34,7 @@ class TaskSettings:
     gate_floor: float = 0.9
     text_gate_floor: float = 0.5
     gate_examples: int = 40
+    gate_min_examples: int = 20
     shadow_rate: float = 0.0
     shadow_window: int = 50
     shadow_min: int = 20

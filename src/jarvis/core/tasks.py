@@ -35,8 +35,9 @@ from jarvis.core.freetext import TextRules
 
 T = TypeVar("T")
 
-Validator = Callable[[Any, Mapping[str, Any]], "str | None"]
-"""A semantic check: ``(output, inputs) -> reason`` when the answer is bad, else ``None``."""
+Validator = Callable[[Any, Mapping[str, Any]], "str | list[str] | None"]
+"""A semantic check: ``(output, inputs) -> reason`` (or every reason) when the answer is
+bad, else ``None``."""
 
 Oracle = Callable[..., Any]
 """A procedural teacher: called with the task's inputs plus ``rng=random.Random``."""
@@ -175,7 +176,8 @@ class Task(Generic[T]):
     # -- attaching checks and an oracle ----------------------------------------------------
 
     def validator(self, fn: Validator) -> Validator:
-        """Decorator: add a semantic check ``(output, inputs) -> reason | None``."""
+        """Decorator: add a semantic check ``(output, inputs) -> reason | None`` (a list of
+        reasons when it finds several)."""
         self.validators.append(fn)
         return fn
 

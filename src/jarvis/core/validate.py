@@ -34,18 +34,22 @@ class Verdict:
     reason: str | None = None
     stage: str = "ok"
     output: Any = None
+    problems: tuple[str, ...] = ()
+    """Every broken rule found (``reason`` is them joined by "; "): all of them go back to a
+    teacher asked again, not only the first."""
 
     @classmethod
     def ok(cls, output: Any) -> Verdict:
         return cls(valid=True, reason=None, stage="ok", output=output)
 
     @classmethod
-    def bad_format(cls, reason: str) -> Verdict:
-        return cls(valid=False, reason=reason, stage="format", output=None)
+    def bad_format(cls, *problems: str) -> Verdict:
+        return cls(False, "; ".join(problems), "format", None, tuple(problems))
 
     @classmethod
-    def bad_semantics(cls, reason: str, output: Any) -> Verdict:
-        return cls(valid=False, reason=reason, stage="semantic", output=output)
+    def bad_semantics(cls, problems: str | list[str], output: Any) -> Verdict:
+        found = [problems] if isinstance(problems, str) else list(problems)
+        return cls(False, "; ".join(found), "semantic", output, tuple(found))
 
     def as_dict(self) -> dict[str, Any]:
         return {"valid": self.valid, "reason": self.reason}
@@ -60,14 +64,22 @@ def strip_code_fence(text: str) -> str:
     return match.group(1) if match else text
 
 
-def _first_error(exc: ValidationError) -> str:
+MAX_PROBLEMS = 8
+"""Type errors listed per answer at most (then "and N more")."""
+
+
+def _type_errors(exc: ValidationError) -> list[str]:
+    """Each place the answer does not fit the output type: ``where: what``."""
     errors = exc.errors(include_url=False)
     if not errors:
-        return str(exc)
-    first = errors[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "answer"
-    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-    return f"{where}: {first.get('msg', 'invalid')}{more}"
+        return [str(exc)]
+    found = []
+    for err in errors[:MAX_PROBLEMS]:
+        where = ".".join(str(part) for part in err.get("loc", ())) or "answer"
+        found.append(f"{where}: {err.get('msg', 'invalid')}")
+    if len(errors) > MAX_PROBLEMS:
+        found.append(f"and {len(errors) - MAX_PROBLEMS} more type errors")
+    return found
 
 
 def validate_answer(
@@ -77,7 +89,8 @@ def validate_answer(
 
     A free-text answer must also keep its task's :class:`~jarvis.core.freetext.TextRules` (length,
     no repetition loop). ``truncated`` says the generator stopped at its token budget, which
-    only the caller knows; it rejects a free-text answer (a typed one fails to parse anyway).
+    only the caller knows: it rejects a free-text answer, and a typed answer that does not
+    parse is then reported as cut off rather than as bad JSON.
     """
     if task.is_free_text:
         answer = text.strip()
@@ -94,9 +107,19 @@ def validate_answer(
         output = task.output_adapter.validate_json(body)
     except ValidationError as exc:
         if any(err.get("type") == "json_invalid" for err in exc.errors(include_url=False)):
+            if truncated:
+                return Verdict.bad_format(CUT_OFF)
             return Verdict.bad_format(f"not valid JSON: {_json_error(body)}")
-        return Verdict.bad_format(f"does not match the output type: {_first_error(exc)}")
+        return Verdict.bad_format(*_type_mismatch(exc))
     return _run_semantic_checks(task, inputs, output)
+
+
+CUT_OFF = "cut off at the token limit: the answer never ended"
+
+
+def _type_mismatch(exc: ValidationError) -> list[str]:
+    errors = _type_errors(exc)
+    return [f"does not match the output type: {errors[0]}", *errors[1:]]
 
 
 def validate_output(task: Task[Any], inputs: Mapping[str, Any], output: Any) -> Verdict:
@@ -108,19 +131,23 @@ def validate_output(task: Task[Any], inputs: Mapping[str, Any], output: Any) -> 
     try:
         parsed = task.output_adapter.validate_python(output)
     except ValidationError as exc:
-        return Verdict.bad_format(f"does not match the output type: {_first_error(exc)}")
+        return Verdict.bad_format(*_type_mismatch(exc))
     return _run_semantic_checks(task, inputs, parsed)
 
 
 def _run_semantic_checks(task: Task[Any], inputs: Mapping[str, Any], output: Any) -> Verdict:
+    """Every validator of the task; each one's complaint is kept."""
+    problems: list[str] = []
     for check in task.validators:
         try:
             reason = check(output, inputs)
         except Exception as exc:  # a validator that crashes rejects the answer, with the cause
             reason = f"validator {getattr(check, '__name__', check)!s} failed: {exc}"
-        if reason:
-            return Verdict.bad_semantics(reason, output)
-    return Verdict.ok(output)
+        if isinstance(reason, list):
+            problems.extend(r for r in reason if r)
+        elif reason:
+            problems.append(reason)
+    return Verdict.bad_semantics(problems, output) if problems else Verdict.ok(output)
 
 
 def _json_error(body: str) -> str:
@@ -128,4 +155,6 @@ def _json_error(body: str) -> str:
         json.loads(body)
     except json.JSONDecodeError as exc:
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:  # a model that opens brackets forever must not crash the judge
+        return "nested too deeply"
     return "unparseable"

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,18 @@ from typing import Any
 from jarvis.core.backends import Generation, GenerationRequest
 from jarvis.core.errors import TeacherError
 from jarvis.core.schema_tasks import SchemaTask
+from jarvis.core.strict_schema import strict_schema
 from jarvis.core.tasks import Task
 from jarvis.runtime import get_default
 
 __all__ = ["JarvisJacPlugin", "ProgramModelTeacher", "answer", "keep_first", "task_for_call"]
 
 log = logging.getLogger(__name__)
+# Each teacher request would print an httpx INFO line into the program's output (jaclang sets
+# the root logger to INFO); the program's own output is not ours to fill.
+for _name in ("httpx", "httpx2"):  # the openai SDK's own copy logs as "httpx2"
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
 # jaclang's own marker and manager (the same names in 0.10 and 0.16); a .jac module, so untyped.
 _runtime: Any = importlib.import_module("jaclang.jac0core.runtime")
 
@@ -147,12 +154,28 @@ def task_for_call(declared: Mapping[str, Task[Any]], model: Any, mt_run: Any) ->
     task = _DYNAMIC.get(key)
     if task is None:
         wrapped = mt_run.get_output_schema()
-        schema = None if wrapped is None else wrapped["json_schema"]["schema"]
+        described = None if wrapped is None else wrapped["json_schema"]["schema"]
+        program_type = return_type(func)
+        # as strict as the program's own type: byLLM describes an enum only in prose
+        schema = None if described is None else strict_schema(described, program_type)
         task = SchemaTask(
-            name, params, schema, _instructions(func, mt_run), teacher=ProgramModelTeacher()
+            name,
+            params,
+            schema,
+            _instructions(func, mt_run),
+            teacher=ProgramModelTeacher(),
+            program_type=program_type if schema is not None else None,
         )
         _DYNAMIC[key] = task
     return task
+
+
+def return_type(func: Any) -> Any:
+    """The function's declared return type, resolved (``None`` when it cannot be)."""
+    try:
+        return typing.get_type_hints(func).get("return")
+    except Exception:  # an annotation that does not resolve: the schema is all there is
+        return None
 
 
 def task_name(func: Any) -> str:

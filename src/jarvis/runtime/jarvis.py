@@ -62,7 +62,7 @@ class Jarvis:
         self.task_settings = task_settings_for(s, self.catalogue)
         self.registry = Registry(store, s.models_dir)
         self.base = base_spec(s)  # the student's base model
-        self.teachers = TeacherResolver(s)
+        self.teachers = TeacherResolver(s, store)
         self.engine: Engine | None = None  # the local student's, when it has one
         self.student = student if student is not None else self._student()
         self.events = Events()

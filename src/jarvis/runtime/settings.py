@@ -53,7 +53,18 @@ class Settings(BaseSettings):
     teacher_api_key: SecretStr | None = None
     teacher_timeout_s: float = Field(default=60.0, gt=0)
     teacher_max_retries: int = Field(default=3, ge=0, description="HTTP retries on 429/5xx.")
-    teacher_response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
+    teacher_response_format: Literal[
+        "auto", "json_schema", "json_object", "vllm", "vllm_guided", "ollama", "none"
+    ] = Field(
+        default="auto",
+        description="How the schema is sent: auto (probe the endpoint), json_schema (OpenAI), "
+        "json_object (llama-cpp-python), vllm, vllm_guided, ollama, none (prompt only).",
+    )
+    teacher_instructions: Literal["auto", "system", "user"] = Field(
+        default="auto",
+        description="Where the instructions go: auto (the system message, moved into the user "
+        "turn if the endpoint's chat template drops it), system, user.",
+    )
     teacher_attempts: int = Field(
         default=2, ge=1, description="Attempts per call; later ones are told why the last failed."
     )
@@ -69,7 +80,9 @@ class Settings(BaseSettings):
 
     # Router
     student_retries: int = Field(default=2, ge=0, description="Retries after a bad student answer.")
-    max_tokens: int = Field(default=1024, gt=0)
+    max_tokens: int = Field(
+        default=1024, gt=0, description="Token budget of one answer (teacher and student)."
+    )
     engine: Literal["auto", "llama.cpp", "torch"] = Field(
         default="auto",
         description="Student serving backend: llama.cpp where installed, else torch.",
@@ -106,6 +119,11 @@ class Settings(BaseSettings):
         le=1.0,
         description="Free-text tasks: held-out mean chrF (0..1) to the teacher's answers "
         "needed to promote.",
+    )
+    gate_min_examples: int = Field(
+        default=20,
+        ge=1,
+        description="Held-out examples needed to judge a candidate at all: fewer, no promotion.",
     )
     gate_examples: int = Field(
         default=40, ge=1, description="Held-out examples a candidate is judged on (at most)."

@@ -7,6 +7,7 @@ time series look at the most recent ``window`` calls, not the whole history.
 
 from __future__ import annotations
 
+import json
 import statistics
 from typing import Any
 
@@ -127,6 +128,17 @@ class Insights:
                 ).where(c.task == task, c.source == "student", c.valid == sa.true())
             ).one()
         return int(row[0]), int(row[1]), int(row[2])
+
+    def last_event_data(self, kind: str, **match: Any) -> dict[str, Any] | None:
+        """The data of the newest ``kind`` event whose data has the ``match`` values."""
+        e = schema.events.c
+        query = sa.select(e.data_json).where(e.kind == kind).order_by(e.id.desc()).limit(500)
+        with self.engine.connect() as conn:
+            for (data_json,) in conn.execute(query):
+                data = json.loads(data_json or "{}")
+                if all(data.get(k) == v for k, v in match.items()):
+                    return dict(data)
+        return None
 
     def events(self, task: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         e = schema.events.c

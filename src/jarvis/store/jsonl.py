@@ -72,7 +72,7 @@ def _parse_output(text: Any, task: Task[Any] | None) -> Any:
         return text  # already structured JSON
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         pass
     try:
         return parse_value(text)
@@ -168,6 +168,8 @@ def read_examples(
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise _BadLine(f"not JSON: {exc.msg} at column {exc.colno}") from exc
+            except RecursionError:
+                raise _BadLine("not JSON: nested too deeply") from None
             name, args, raw_output = _split_record(obj, task)
             try:
                 check_task_name(name)

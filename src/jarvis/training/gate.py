@@ -41,6 +41,8 @@ class GateConfig:
     floor: float = 0.9
     text_floor: float = 0.5
     examples: int = 40
+    min_examples: int = 20
+    """Fewer held-out examples than this prove nothing: the candidate is not promoted."""
 
 
 @dataclass
@@ -134,15 +136,37 @@ class GateVerdict:
 
 
 def decide(
-    candidate: GateReport, active: GateReport | None, floor: float, *, text_floor: float = 0.0
+    candidate: GateReport,
+    active: GateReport | None,
+    floor: float,
+    *,
+    text_floor: float = 0.0,
+    min_examples: int = 1,
+    agreement_floor: float | None = None,
 ) -> GateVerdict:
     """Promote only a candidate that clears the floors and is not worse than the active one.
 
     ``floor`` applies to the semantic pass rate; ``text_floor`` to the free-text similarity,
-    when the candidate has one. "Not worse" is judged on the same held-out examples.
+    when the candidate has one; ``agreement_floor`` (when given) to the field agreement with
+    the teacher's answers, for tasks whose validator proves little (a task known only by a
+    schema: any answer of the right shape parses). "Not worse" is judged on the same
+    held-out examples. Fewer than ``min_examples`` held-out examples judge nothing.
     """
     if candidate.examples == 0:
         return GateVerdict(False, "no held-out examples to judge the candidate on")
+    if candidate.examples < min_examples:
+        return GateVerdict(
+            False,
+            f"only {candidate.examples} held-out examples: at least {min_examples} are needed "
+            "to judge a candidate (JARVIS_GATE_MIN_EXAMPLES)",
+        )
+    agreement = candidate.field_agreement
+    if agreement_floor is not None and (agreement or 0.0) < agreement_floor:
+        return GateVerdict(
+            False,
+            f"field agreement with the teacher {agreement or 0.0:.1%} is below the floor "
+            f"{agreement_floor:.1%}",
+        )
     if candidate.semantic_pass < floor:
         return GateVerdict(
             False, f"semantic pass {candidate.semantic_pass:.1%} is below the floor {floor:.1%}"

@@ -73,7 +73,12 @@ def train_config(
 
 
 def gate_config(ts: TaskSettings) -> GateConfig:
-    return GateConfig(floor=ts.gate_floor, text_floor=ts.text_gate_floor, examples=ts.gate_examples)
+    return GateConfig(
+        floor=ts.gate_floor,
+        text_floor=ts.text_gate_floor,
+        examples=ts.gate_examples,
+        min_examples=ts.gate_min_examples,
+    )
 
 
 @dataclass
@@ -207,7 +212,16 @@ def _gate(
     if active_name is not None:
         job.say("gating the active version", heldout=len(heldout))
         active_report = judge(Adapter("active", registry.adapter(task.name, active_name).path))
-    verdict = decide(report, active_report, gate.floor, text_floor=gate.text_floor)
+    # a task known only by its schema parses whatever has the right shape: agreement decides
+    by_schema = getattr(task, "origin", "python") == "schema" and not task.is_free_text
+    verdict = decide(
+        report,
+        active_report,
+        gate.floor,
+        text_floor=gate.text_floor,
+        min_examples=gate.min_examples,
+        agreement_floor=gate.floor if by_schema else None,
+    )
     return _Gated(
         report, active_report, active_name, verdict, gate, engine.backend, engine.config.constrained
     )
