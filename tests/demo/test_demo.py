@@ -51,7 +51,7 @@ def test_the_demo_closes_the_loop_on_a_tiny_model(
     monkeypatch.setenv("JARVIS_GATE_FLOOR", "0")
     monkeypatch.setenv("JARVIS_ENGINE", "torch")
     monkeypatch.setenv("JARVIS_GATE_EXAMPLES", "4")
-    monkeypatch.setenv("JARVIS_GATE_MIN_EXAMPLES", "2")
+    monkeypatch.setenv("JARVIS_GATE_MIN_EXAMPLES", "1")  # a tiny demo holds out a handful
     monkeypatch.setenv("JARVIS_TRAIN_MAX_STEPS", "3")
     monkeypatch.setenv("JARVIS_MAX_TOKENS", "160")
     args = ["demo", "--base-model", str(tiny_base), "--threshold", "12", "--levels", "3"]
