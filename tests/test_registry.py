@@ -362,7 +362,7 @@ def test_a_crash_in_the_middle_of_a_promotion_leaves_the_old_version_the_only_ac
 
     ran = crash_on_tasks_update.statements
     updates = [s for s in ran if s.lstrip().upper().startswith("UPDATE")]
-    assert len(updates) == 3, "the crash came after both versions rows were updated"
+    assert len(updates) == 4, "the crash came after the versions rows were updated"
     assert store.versions.active(TASK) == v1
     assert statuses(store) == {v1: "active", v2: "candidate"}
 
@@ -405,6 +405,66 @@ def test_fail_if_building_fails_only_a_half_built_version(
         store.versions.promote(TASK, v2)
 
 
+# -- canary releases --------------------------------------------------------------------------
+
+
+def test_the_first_version_released_is_promoted_at_once(registry: Registry, store: Store) -> None:
+    v1 = build_version(store, registry.models_dir)
+    assert registry.release(TASK, v1, 0.2) == "promoted"
+    assert registry.active(TASK) == v1 and store.versions.canary(TASK) is None
+
+
+def test_a_canary_serves_its_share_of_the_calls_and_the_active_version_the_rest(
+    registry: Registry, store: Store
+) -> None:
+    v1 = build_version(store, registry.models_dir)
+    registry.promote(TASK, v1)
+    v2 = build_version(store, registry.models_dir)
+
+    assert registry.release(TASK, v2, 0.25) == "canary"
+
+    assert registry.active(TASK) == v1
+    assert statuses(store) == {v1: "active", v2: "canary"}
+    draws = [i / 100 for i in range(100)]
+    served = [registry.serving_version(TASK, d) for d in draws]
+    assert served.count(v2) == 25 and served.count(v1) == 75
+    assert events(store, "canary")[0]["data"] == {"version": v2, "share": 0.25}
+
+
+def test_a_canary_ramps_by_doubling_and_is_promoted_at_a_full_share(
+    registry: Registry, store: Store
+) -> None:
+    v1 = build_version(store, registry.models_dir)
+    registry.promote(TASK, v1)
+    v2 = build_version(store, registry.models_dir)
+    registry.release(TASK, v2, 0.25)
+
+    registry.ramp(TASK, "agrees")
+    canary = store.versions.canary(TASK)
+    assert canary is not None and canary["share"] == 0.5
+    registry.ramp(TASK, "agrees")
+
+    assert registry.active(TASK) == v2 and store.versions.canary(TASK) is None
+    assert statuses(store) == {v1: "retired", v2: "active"}
+    assert [e["kind"] for e in events(store)][-3:] == ["canary", "canary_ramped", "promoted"]
+    assert registry.rollback(TASK) == v1  # the canary's predecessor is one rollback away
+
+
+def test_a_rolled_back_canary_leaves_the_active_version_serving_everything(
+    registry: Registry, store: Store
+) -> None:
+    v1 = build_version(store, registry.models_dir)
+    registry.promote(TASK, v1)
+    v2 = build_version(store, registry.models_dir)
+    registry.release(TASK, v2, 0.5)
+
+    assert registry.abort_canary(TASK, "disagrees") == v2
+
+    assert statuses(store) == {v1: "active", v2: "rolled_back"}
+    assert {registry.serving_version(TASK, d / 10) for d in range(10)} == {v1}
+    assert "disagrees" in events(store, "canary_rolled_back")[0]["message"]
+
+
 # -- migrations -------------------------------------------------------------------------------
 
 
@@ -424,6 +484,7 @@ ALL_MIGRATIONS = [
     "m003_task_origin",
     "m004_shadows",
     "m005_examples_seen",
+    "m006_agreement",
 ]
 
 
@@ -446,6 +507,9 @@ def test_a_store_from_before_the_training_migration_gains_its_columns(
         conn.exec_driver_sql("ALTER TABLE training_runs DROP COLUMN pid")
         conn.exec_driver_sql("ALTER TABLE training_runs DROP COLUMN reason")
         conn.exec_driver_sql("ALTER TABLE tasks DROP COLUMN origin")
+        conn.exec_driver_sql("ALTER TABLE calls DROP COLUMN escalated")
+        conn.exec_driver_sql("ALTER TABLE tasks DROP COLUMN canary_share")
+        conn.exec_driver_sql("DROP TABLE feedback")
         conn.exec_driver_sql("DELETE FROM schema_migrations WHERE name != 'm001_initial'")
     assert "promoted_at" not in columns(old, "versions")
     old.close()
@@ -456,6 +520,9 @@ def test_a_store_from_before_the_training_migration_gains_its_columns(
         assert {"promoted_at"} <= columns(upgraded, "versions")
         assert {"origin"} <= columns(upgraded, "tasks")
         assert {"pid", "reason"} <= columns(upgraded, "training_runs")
+        assert {"escalated", "confidence"} <= columns(upgraded, "calls")
+        assert {"canary_version", "canary_share", "canary_since"} <= columns(upgraded, "tasks")
+        assert "score" in columns(upgraded, "feedback")
         assert upgraded.migrate() == []
     finally:
         upgraded.close()

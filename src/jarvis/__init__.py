@@ -12,6 +12,7 @@ examples it produces train a student that takes over::
 
 from __future__ import annotations
 
+from jarvis.core.agreement import Comparison, compare_answers
 from jarvis.core.backends import (
     GREEDY,
     Backend,
@@ -29,6 +30,7 @@ from jarvis.core.errors import (
     ConflictError,
     ImportFileError,
     JarvisError,
+    NotFoundError,
     StoreError,
     TaskError,
     TeacherError,
@@ -40,6 +42,7 @@ from jarvis.core.results import Attempt, CallResult
 from jarvis.core.task_settings import TaskSettings
 from jarvis.core.tasks import Task, task
 from jarvis.core.validate import Verdict, validate_answer, validate_output
+from jarvis.routing.feedback import FeedbackResult
 from jarvis.routing.router import Router, RouterConfig
 from jarvis.runtime import Jarvis, Settings, get_default, set_default, using
 from jarvis.store import Store
@@ -55,9 +58,11 @@ __all__ = [
     "BackendError",
     "CallResult",
     "ChatMessage",
+    "Comparison",
     "ConfigError",
     "ConflictError",
     "Events",
+    "FeedbackResult",
     "FellBack",
     "Generation",
     "GenerationRequest",
@@ -65,6 +70,7 @@ __all__ = [
     "Jarvis",
     "JarvisError",
     "NoStudent",
+    "NotFoundError",
     "OpenAITeacher",
     "OracleTeacher",
     "Router",
@@ -82,6 +88,7 @@ __all__ = [
     "TextRules",
     "Verdict",
     "__version__",
+    "compare_answers",
     "get_default",
     "render_answer",
     "render_messages",

@@ -127,6 +127,7 @@ class Registry:
     def __init__(self, store: Store, models_dir: Path) -> None:
         self.store = store
         self.models_dir = models_dir
+        self._thresholds: dict[str, float | None] = {}
 
     def adapter(self, task: str, version: str) -> Adapter:
         """The adapter of ``task``'s ``version`` (its directory must hold one)."""
@@ -134,6 +135,18 @@ class Registry:
 
     def card(self, task: str, version: str) -> dict[str, Any]:
         return read_card(self.models_dir, task, version)
+
+    def confidence_threshold(self, task: str, version: str) -> float | None:
+        """The version's calibrated confidence threshold (None: none in its card). A card
+        never changes once published, so each is read once."""
+        key = f"{task}@{version}"
+        if key not in self._thresholds:
+            try:
+                value = self.card(task, version).get("confidence_threshold")
+            except ConfigError:
+                value = None  # no card (yet): serve without a cascade, as before
+            self._thresholds[key] = None if value is None else float(value)
+        return self._thresholds[key]
 
     def discard_staged(self, task: str, version: str) -> None:
         """Remove what an interrupted run staged for ``version`` (hidden, never published)."""
@@ -158,6 +171,64 @@ class Registry:
         self.store.add_event(
             "promoted", f"{task} {version} is now active", task=task, version=version
         )
+
+    def release(self, task: str, version: str, share: float) -> str:
+        """A version that passed its gate: promoted at once when nothing is active (or
+        ``share`` is 1), else a canary serving ``share`` of the calls. Returns "promoted" or
+        "canary"."""
+        if share >= 1.0 or self.active(task) is None:
+            self.promote(task, version)
+            return "promoted"
+        check_adapter(adapter_path(self.models_dir, task, version), f"{task}/{version}")
+        self.store.versions.start_canary(task, version, share)
+        self.store.add_event(
+            "canary",
+            f"{task} {version} serves {share:.0%} of the calls beside "
+            f"{self.active(task)} until live checks agree",
+            task=task,
+            version=version,
+            share=share,
+        )
+        return "canary"
+
+    def serving_version(self, task: str, draw: float) -> str | None:
+        """Which version answers a call, for a uniform ``draw`` in [0, 1): the canary for its
+        share of the calls, the active version for the rest (None: the teacher)."""
+        active, canary, share = self.store.versions.serving(task)
+        if canary is not None and draw < share:
+            return canary
+        return active
+
+    def ramp(self, task: str, reason: str) -> str | None:
+        """Double the canary's share (promote it once the share reaches 1); its version."""
+        canary = self.store.versions.canary(task)
+        if canary is None:
+            return None
+        version, share = canary["version"], min(1.0, canary["share"] * 2)
+        if share >= 1.0:
+            self.promote(task, version)
+            return str(version)
+        self.store.versions.set_canary_share(task, share)
+        self.store.add_event(
+            "canary_ramped",
+            f"{task} {version} now serves {share:.0%} of the calls: {reason}",
+            task=task,
+            version=version,
+            share=share,
+        )
+        return str(version)
+
+    def abort_canary(self, task: str, reason: str) -> str | None:
+        """Stop the canary: its version is rolled back, the active one serves everything."""
+        version = self.store.versions.end_canary(task, "rolled_back")
+        if version is not None:
+            self.store.add_event(
+                "canary_rolled_back",
+                f"{task} {version} rolled back, {self.active(task)} serves every call: {reason}",
+                task=task,
+                version=version,
+            )
+        return version
 
     def rollback(self, task: str) -> str | None:
         previous = self.store.versions.rollback(check_task_name(task))

@@ -37,13 +37,15 @@ class ScriptedStudent:
     """A student that answers from a script and remembers every request.
 
     ``version`` is what it says is active for every task (``None``: no version, so the
-    teacher answers); ``finished=False`` plays an answer cut off at the token budget.
+    teacher answers); ``finished=False`` plays an answer cut off at the token budget;
+    ``confidence`` is how sure it says it is of every answer (``None``: it cannot tell).
     """
 
     answers: list[str | Exception] = field(default_factory=list)
     version: str | None = "v0001"
     requests: list[GenerationRequest] = field(default_factory=list)
     finished: bool | None = None
+    confidence: float | None = None
 
     def active_version(self, task: str) -> str | None:
         return self.version
@@ -57,6 +59,7 @@ class ScriptedStudent:
             tokens_in=10,
             tokens_out=5,
             finished=self.finished,
+            confidence=self.confidence,
         )
 
 

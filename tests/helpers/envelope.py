@@ -6,6 +6,7 @@ ENVELOPE_KEYS = {
     "version",
     "attempts",
     "fallback",
+    "escalated",
     "valid",
     "reason",
     "latency_ms",

@@ -540,3 +540,72 @@ def test_a_long_rejected_answer_is_not_sent_back_whole(store: Store) -> None:
     echoed = teacher.requests[1].messages[-2]
     assert echoed["role"] == "assistant"
     assert len(echoed["content"]) < 700 and "characters cut" in echoed["content"]
+
+
+# -- confidence cascade -------------------------------------------------------------------
+
+
+def test_a_valid_but_unsure_student_answer_escalates_to_the_teacher_whose_answer_is_kept(
+    store: Store,
+) -> None:
+    """Below its version's calibrated threshold, a valid answer is not trusted: the teacher
+    answers (an escalation, not a fallback) and its answer becomes a training example."""
+    student = ScriptedStudent([valid_room_json()], confidence=0.41)
+    teacher = RecordingTeacher()
+    router = jarvis.Router(
+        store, lambda task: teacher, student=student, threshold_for=lambda t, v: 0.75
+    )
+
+    result = router.call(next_room, next_room.load_inputs(ROOM_INPUTS))
+
+    assert (result.source, result.output) == ("teacher", room_1())
+    assert result.escalated and not result.fallback
+    assert len(student.requests) == 1  # a valid answer is not retried: its doubt is the issue
+    call = store.recent_calls()[0]
+    assert call["escalated"] and not call["fallback"] and call["confidence"] == 0.41
+    assert [
+        (a["source"], a["valid"], a["confidence"]) for a in store.call_attempts(result.call_id)
+    ] == [
+        ("student", True, 0.41),
+        ("teacher", True, None),
+    ]
+    assert [e["output"] for e in store.iter_examples("next_room")] == [room_1().model_dump()]
+    stats = stats_for(store, "next_room")
+    assert (stats.escalations, stats.fallbacks, stats.student_calls) == (1, 0, 0)
+
+
+def test_a_sure_student_answer_is_served_and_no_threshold_means_no_cascade(store: Store) -> None:
+    teacher = RecordingTeacher()
+    sure = ScriptedStudent([valid_room_json()], confidence=0.9)
+    router = jarvis.Router(store, lambda t: teacher, student=sure, threshold_for=lambda t, v: 0.75)
+    assert router.call(next_room, next_room.load_inputs(ROOM_INPUTS)).source == "student"
+
+    unsure = ScriptedStudent([valid_room_json()], confidence=0.1)
+    no_threshold = jarvis.Router(
+        store, lambda t: teacher, student=unsure, threshold_for=lambda t, v: None
+    )
+    assert no_threshold.call(next_room, next_room.load_inputs(ROOM_INPUTS)).source == "student"
+    assert teacher.requests == []
+
+
+def test_an_escalation_the_teacher_cannot_answer_serves_the_students_valid_answer(
+    store: Store,
+) -> None:
+    student = ScriptedStudent([valid_room_json()], confidence=0.2)
+    teacher = RecordingTeacher([TeacherError("teacher down")])
+    router = jarvis.Router(
+        store, lambda t: teacher, student=student, threshold_for=lambda t, v: 0.75
+    )
+
+    result = router.call(next_room, next_room.load_inputs(ROOM_INPUTS))
+
+    assert (result.source, result.valid, result.output) == ("student", True, room_1())
+    assert result.escalated
+    call = store.recent_calls()[0]
+    assert call["source"] == "student" and call["error"] == "teacher down"
+    assert list(store.iter_examples("next_room")) == []
+
+
+def test_the_teacher_answer_is_a_second_opinion_that_is_not_logged(runtime: Jarvis) -> None:
+    assert runtime.teacher_answer(next_room, ROOM_INPUTS) == room_1().model_dump()
+    assert runtime.store.recent_calls() == []

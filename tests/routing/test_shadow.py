@@ -7,6 +7,7 @@ import json
 import random
 
 from jarvis import Jarvis, Settings, Store
+from jarvis.registry import ADAPTER, version_dir
 from jarvis.rpg import create_next_level, oracle_level
 from jarvis.testing import ScriptedStudent
 from jarvis.training.policy import rollback_due, training_due
@@ -124,3 +125,76 @@ def test_a_version_worse_than_its_predecessor_on_live_traffic_is_rolled_back(
     [event] = store.insights.events("create_next_level", limit=1)
     assert event["kind"] == "auto_rollback" and "v0002 rolled back to v0001" in event["message"]
     assert json.dumps(event)  # the record of why is plain data
+
+
+# -- canary -----------------------------------------------------------------------------------
+
+
+def _canary(rt: Jarvis, name: str, share: float) -> None:
+    """A version with an adapter on disk (a stand-in file: nothing loads it here), released
+    as a canary."""
+    store = rt.store
+    store.versions.allocate("create_next_level")
+    adapter = version_dir(rt.settings.models_dir, "create_next_level", name) / ADAPTER
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text('{"r": 4}')
+    store.versions.set_status("create_next_level", name, "candidate", {"parent": "v0001"})
+    store.versions.start_canary("create_next_level", name, share)
+
+
+def test_a_canary_that_agrees_like_the_active_version_ramps_up_to_promotion(
+    runtime: Jarvis, store: Store
+) -> None:
+    runtime.sync_tasks()
+    _version(store, "v0001", None)
+    _shadows(store, "v0001", 0.95)
+    _canary(runtime, "v0002", 0.25)
+    worker = runtime.worker()
+    assert worker.judge_canaries() == []  # no live checks of the canary yet
+
+    _shadows(store, "v0002", 0.93)
+    assert worker.judge_canaries() == [("create_next_level", "ramp")]
+    canary = store.versions.canary("create_next_level")
+    assert canary is not None and canary["share"] == 0.5
+    assert worker.judge_canaries() == []  # a new share is judged on new checks only
+
+    _shadows(store, "v0002", 0.96)
+    assert worker.judge_canaries() == [("create_next_level", "ramp")]
+    assert store.versions.active("create_next_level") == "v0002"
+    kinds = [e["kind"] for e in store.insights.events("create_next_level", limit=5)]
+    assert kinds[:2] == ["promoted", "canary_ramped"]
+
+
+def test_a_canary_that_disagrees_on_live_traffic_is_rolled_back(
+    runtime: Jarvis, store: Store
+) -> None:
+    runtime.sync_tasks()
+    _version(store, "v0001", None)
+    _shadows(store, "v0001", 0.95)
+    _canary(runtime, "v0002", 0.25)
+    _shadows(store, "v0002", 0.6)
+
+    assert runtime.worker().judge_canaries() == [("create_next_level", "rollback")]
+
+    assert store.versions.active("create_next_level") == "v0001"
+    assert store.versions.canary("create_next_level") is None
+    [event] = store.insights.events("create_next_level", limit=1)
+    assert event["kind"] == "canary_rolled_back"
+    assert "v0002 agrees 60% over 20 live checks, below v0001's 95%" in event["message"]
+
+
+def test_while_a_canary_runs_both_versions_are_shadowed_at_the_canary_rate(
+    settings: Settings, store: Store, student: ScriptedStudent
+) -> None:
+    student.answers = [student_level(time=900)]
+    settings.canary_shadow_rate = 1.0
+    rt = shadowed(settings, store, student, rate=0.0)
+    rt.sync_tasks()
+    _version(store, "v0001", None)
+    _canary(rt, "v0002", 0.1)
+
+    rt.call(create_next_level, INPUTS)  # the scripted student says v0001 answered
+    assert rt.shadow is not None
+    rt.shadow.drain()
+
+    assert len(store.shadows.agreements("create_next_level", "v0001", 10)) == 1

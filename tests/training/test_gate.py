@@ -8,7 +8,6 @@ by the real procedural oracle of the real ``create_next_level`` task.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -57,9 +56,9 @@ class Candidate:
         self.tokens = tokens
         self.batches: list[int] = []
 
-    def __call__(self, batch: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
+    def __call__(self, batch: Sequence[dict[str, Any]]) -> list[tuple[str, int, float | None]]:
         self.batches.append(len(batch))
-        return [(self.reply(inputs), self.tokens) for inputs in batch]
+        return [(self.reply(inputs), self.tokens, None) for inputs in batch]
 
 
 def like_the_teacher(rows: list[dict[str, Any]]) -> Candidate:
@@ -79,7 +78,27 @@ def wrong_difficulty(inputs: dict[str, Any]) -> str:
     return render_answer(create_next_level, answer)
 
 
-def report(semantic_pass: float, examples: int = 40) -> GateReport:
+def report(
+    semantic_pass: float,
+    examples: int = 40,
+    agreement: float | None = None,
+    wrong: Sequence[int] | None = None,
+) -> GateReport:
+    """A report on ``examples`` held-out examples (ids 1..n): the first ones valid, the rest
+    not (or exactly the ids in ``wrong`` invalid); ``agreement`` likewise (default: every
+    valid answer agrees)."""
+    n_valid = round(semantic_pass * examples)
+    bad = set(wrong) if wrong is not None else set(range(n_valid + 1, examples + 1))
+    n_agree = n_valid if agreement is None else round(agreement * examples)
+    answers = [
+        {
+            "id": i,
+            "valid": i not in bad,
+            "agrees": i not in bad and i <= n_agree,
+            "confidence": None,
+        }
+        for i in range(1, examples + 1)
+    ]
     return GateReport(
         examples=examples,
         format_pass=1.0,
@@ -88,6 +107,8 @@ def report(semantic_pass: float, examples: int = 40) -> GateReport:
         exact_match=None,
         tokens_out_mean=0.0,
         seconds=0.0,
+        agreement=n_agree / examples if examples else None,
+        answers=answers,
     )
 
 
@@ -262,25 +283,57 @@ def test_a_candidate_at_the_floor_with_no_active_version_is_promoted() -> None:
     verdict = decide(report(36 / 40), None, floor=0.9)
 
     assert verdict.promote is True
-    assert verdict.as_dict() == {"promote": True, "reason": verdict.reason}
+    assert verdict.as_dict() == {"promote": True, "reason": verdict.reason, "paired": {}}
 
 
 def test_a_candidate_as_good_as_the_active_version_is_promoted() -> None:
     verdict = decide(report(0.95), report(0.95), floor=0.9)
 
     assert verdict.promote is True
-    assert "active: 95.0%" in verdict.reason
+    assert verdict.paired["valid"]["candidate_only"] == verdict.paired["valid"]["active_only"] == 0
 
 
 def test_a_candidate_better_than_the_active_version_is_promoted() -> None:
     assert decide(report(1.0), report(0.92), floor=0.9).promote is True
 
 
-def test_a_candidate_worse_than_the_active_version_is_not_promoted() -> None:
-    verdict = decide(report(0.925), report(0.975), floor=0.9)
+def test_a_candidate_worse_with_confidence_is_not_promoted() -> None:
+    """Eight examples lost and none won: by McNemar's exact test that is no accident."""
+    verdict = decide(report(0.9, agreement=0.8), report(1.0), floor=0.8, agreement_floor=0.7)
 
     assert verdict.promote is False
-    assert "below the active version's 97.5%" in verdict.reason
+    assert "worse than the active version" in verdict.reason
+    assert "McNemar one-sided p = 0.004" in verdict.reason  # 0.5 ** 8
+    assert verdict.paired["valid"]["active_only"] == 4
+
+
+def test_a_candidate_a_little_worse_within_noise_is_promoted() -> None:
+    """Two answers out of forty are noise, not a verdict: the bare rates (92.5% vs 97.5%)
+    would have refused it."""
+    verdict = decide(report(0.925), report(0.975), floor=0.9, agreement_floor=0.9)
+
+    assert verdict.promote is True
+    test = verdict.paired["agrees"]
+    assert (test["active_only"], test["candidate_only"]) == (2, 0)
+    assert test["p_worse"] == pytest.approx(0.25)
+
+
+def test_the_paired_test_looks_only_at_examples_where_the_versions_differ() -> None:
+    """Same rate, different examples: each wins four, loses four: no evidence either way."""
+    cand = report(0.9, wrong=[1, 2, 3, 4])
+    active = report(0.9, wrong=[5, 6, 7, 8])
+    verdict = decide(cand, active, floor=0.9)
+    assert verdict.promote
+    assert verdict.paired["valid"]["candidate_only"] == verdict.paired["valid"]["active_only"] == 4
+
+
+def test_a_valid_candidate_that_disagrees_with_the_teacher_is_not_promoted() -> None:
+    """Every answer valid, three in ten different from the teacher's: a quality failure."""
+    verdict = decide(report(1.0, agreement=0.7), None, floor=0.9, agreement_floor=0.8)
+
+    assert not verdict.promote
+    assert "agreement with the teacher (fields) 70.0% is below the floor 80.0%" in verdict.reason
+    assert decide(report(1.0, agreement=0.8), None, floor=0.9, agreement_floor=0.8).promote
 
 
 def test_a_candidate_judged_on_no_examples_is_not_promoted() -> None:
@@ -298,11 +351,39 @@ def test_too_few_held_out_examples_judge_nothing() -> None:
     assert decide(report(1.0, examples=20), None, 0.9, min_examples=20).promote
 
 
-def test_a_task_known_by_its_schema_alone_is_gated_on_agreement_not_parsing() -> None:
-    """Every answer of the right shape passes a schema: valid but wrong is caught by
-    agreement with the teacher."""
-    parses = dataclasses.replace(report(1.0), field_agreement=0.25)
-    verdict = decide(parses, None, 0.9, agreement_floor=0.9)
-    assert not verdict.promote and "field agreement with the teacher 25.0%" in verdict.reason
-    agrees = dataclasses.replace(report(1.0), field_agreement=0.95)
-    assert decide(agrees, None, 0.9, agreement_floor=0.9).promote
+# -- agreement and calibration ----------------------------------------------------------------
+
+
+def test_each_answer_is_compared_with_the_teachers_and_calibrates_a_confidence_threshold() -> None:
+    """Sure answers are the teacher's; unsure ones are valid levels with the wrong time. The
+    threshold keeps the sure ones: below it the router asks the teacher."""
+    rows = heldout_levels(range(1, 11))
+    teacher = {key(create_next_level.load_inputs(r["input"])): r["output"] for r in rows}
+
+    def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int, float | None]]:
+        out = []
+        for inputs in batch:
+            right = dict(teacher[key(inputs)])
+            if inputs["difficulty"] <= 7:
+                out.append((render_answer(create_next_level, Level(**right)), 20, 0.95))
+            else:
+                off = Level(**{**right, "time": right["time"] * 2})
+                out.append((render_answer(create_next_level, off), 20, 0.4))
+        return out
+
+    result = evaluate(create_next_level, rows, answer, target_agreement=0.98)
+
+    assert result.semantic_pass == 1.0  # every answer is valid…
+    assert result.agreement == 0.7  # …but three say something else than the teacher
+    assert [a["agrees"] for a in result.answers] == [True] * 7 + [False] * 3
+    assert result.calibration is not None
+    assert result.calibration["threshold"] == 0.95
+    assert result.calibration["coverage"] == 0.7
+    assert result.calibration["agreement"] == 1.0
+    assert result.calibration["curve"][0] == (0.4, 1.0, 0.7)  # keep everything: 70%
+
+
+def test_a_task_compared_on_validity_agrees_whenever_its_answer_is_valid() -> None:
+    """The maps' teacher draws at random: a different playable map is as good as its own."""
+    assert create_next_map.compare == "valid"
+    assert create_next_level.compare == "fields"

@@ -303,3 +303,27 @@ def test_teacher_calls_without_a_student_attempt_are_not_judged(db: Store, small
     assert db.student_routed_calls(TASK, run["started_at"], 10) == (10, 3)
     due = training_due(db, small.for_task(TASK), TASK)
     assert due is not None and "fallback rate 30%" in due.reason
+
+
+# -- feedback ---------------------------------------------------------------------------------
+
+
+def test_negative_feedback_on_the_active_version_makes_a_task_due(db: Store, home: Path) -> None:
+    settings = make_settings(home, feedback_min=3)
+    add_train(db, 6)
+    run = trained_version(db, status="candidate")
+    active = db.versions.of_task(TASK)[-1]["name"]
+    db.versions.promote(TASK, active)
+    record_calls(db, ok=3, fallbacks=0, after=run["started_at"])
+    calls = [c["id"] for c in db.recent_calls(TASK)]
+    db.feedback.record(calls[0], TASK, active, score=1.0)  # praise does not count
+    db.feedback.record(calls[1], TASK, active, score=0.0)
+    db.feedback.record(calls[2], TASK, active, score=None, correction={"a": 2})
+    assert training_due(db, settings.for_task(TASK), TASK) is None
+
+    db.feedback.record(calls[2], TASK, active, score=0.1)
+
+    due = training_due(db, settings.for_task(TASK), TASK)
+    assert (
+        due is not None and due.reason == f"3 negative feedback on {active} since run {run['id']}"
+    )

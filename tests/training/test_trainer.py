@@ -103,3 +103,51 @@ def test_no_examples_is_a_clear_error(tiny_base: Path) -> None:
     model, tok = load_for_training(tiny_base, cfg)
     with pytest.raises(ValueError, match="no training examples"):
         train(model, tok, [], cfg)
+
+
+def test_replay_rounds_train_again_on_every_example_not_yet_learned(tiny_base: Path) -> None:
+    """After its epoch, each round checks every example and replays the unlearned ones: with
+    a bar no answer can clear (every token at probability 1), all of them, every round."""
+    cfg = TrainConfig(
+        epochs=1,
+        learning_rate=3e-2,
+        rank=8,
+        alpha=16,
+        tokens_per_batch=1024,
+        threads=2,
+        replay_rounds=3,
+        learned_at=1.0,
+    )
+    model, tok = load_for_training(tiny_base, cfg)
+    examples = level_examples(tok, 8)
+    epoch_steps = len(length_batches(examples, 1024, cfg.max_batch, cfg.seed))
+
+    result = train(model, tok, examples, cfg)
+
+    assert result.replay_rounds == 3
+    assert result.steps >= epoch_steps + 3  # at least one step per round
+    assert result.learned == 0.0
+
+
+def test_a_time_budget_stops_replay_rounds_from_starting(tiny_base: Path) -> None:
+    cfg = TrainConfig(
+        epochs=1,
+        rank=8,
+        alpha=16,
+        tokens_per_batch=1024,
+        threads=2,
+        replay_rounds=6,
+        learned_at=1.0,
+        time_budget_s=1e-6,
+    )
+    model, tok = load_for_training(tiny_base, cfg)
+    result = train(model, tok, level_examples(tok, 4), cfg)
+    assert result.replay_rounds == 0
+
+
+def test_the_fit_of_an_answer_says_whether_greedy_would_write_it() -> None:
+    from jarvis.training.trainer import AnswerFit
+
+    assert AnswerFit(right=True, least=0.95).learned(0.9)
+    assert not AnswerFit(right=True, least=0.5).learned(0.9)  # right, but unsure
+    assert not AnswerFit(right=False, least=0.95).learned(0.9)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from jarvis.benchmarks import load, router, serving, teacher, training
+from jarvis.benchmarks import load, quality, router, serving, teacher, training
 from jarvis.cli.common import err, handle_errors, out, print_json
 from jarvis.core.errors import JarvisError
 
@@ -135,6 +136,76 @@ def training_cmd(
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)
+
+
+@bench_app.command("quality")
+@handle_errors
+def quality_cmd(
+    task: Annotated[str, typer.Option("--task", help="level or map.")] = "level",
+    examples: Annotated[int, typer.Option("--examples", "-n", min=4)] = 300,
+    sample: Annotated[int, typer.Option("--sample", min=2, help="Game-like calls asked.")] = 100,
+    home: Annotated[
+        Path | None, typer.Option(help="JARVIS_HOME to use (default: a new temp dir).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A setting for this run, NAME=JSON (repeatable)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Agreement with the teacher, validity-only routing vs the confidence cascade, side by
+    side: from an empty home, the teacher's examples, training, then game-like, unseen and
+    new-game calls asked in both modes."""
+    if task not in training.TASKS:
+        raise JarvisError(f"--task must be one of {', '.join(training.TASKS)}")
+    overrides: dict[str, Any] = {}
+    for item in set_ or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise JarvisError(f"--set takes NAME=JSON, got {item!r}")
+        try:
+            overrides[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[name.strip()] = value
+    say = (
+        (lambda msg: err.print(msg, markup=False))
+        if as_json
+        else (lambda msg: out.print(msg, markup=False))
+    )
+    f = quality.run(task, examples, sample, home, settings_overrides=overrides, say=say)
+    if as_json:
+        print_json(f.as_dict())
+        return
+    t = f.training
+    out.print(
+        f"{f.task}: {examples} teacher examples → {t['version']} "
+        f"({'promoted' if t['promoted'] else 'not promoted'}) in {_s(t['threshold_to_active_s'])}"
+        f"; held-out agreement {_p(t['gate'].get('agreement'))}, "
+        f"confidence threshold {t['confidence_threshold']}"
+    )
+    table = Table(title=f"Quality benchmark: {f.task} (served answers vs the teacher's)")
+    for col in ("sample", "routing", "calls", "student share", "student agrees", "all agree"):
+        table.add_column(col, justify="left" if col in ("sample", "routing") else "right")
+    for col in ("escalated", "fallbacks", "teacher calls saved", "p50"):
+        table.add_column(col, justify="right")
+    for name, modes in f.samples.items():
+        for mode, m in modes.items():
+            table.add_row(
+                name,
+                mode,
+                str(m["calls"]),
+                _p(m["student_share"]),
+                _p(m["student_agreement"]),
+                _p(m["served_agreement"]),
+                str(m["escalated"]),
+                str(m["fallbacks"]),
+                str(m["teacher_calls_saved"]),
+                "-" if m["latency_p50_ms"] is None else f"{m['latency_p50_ms']:.0f} ms",
+            )
+    out.print(table)
+    for mode, level in f.new_game_level_1.items():
+        verdict = "right" if level["right"] else f"wrong: {level['answer']}"
+        out.print(f"new game, level 1 ({mode}): {level['source']}, {verdict}")
 
 
 @bench_app.command("serving")

@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     app.command("call")(handle_errors(call_cmd))
     app.command("check")(handle_errors(check_cmd))
     app.command("calls")(handle_errors(calls_cmd))
+    app.command("feedback")(handle_errors(feedback_cmd))
 
 
 def call_cmd(
@@ -100,8 +101,27 @@ def calls_cmd(
             escape(r["version"] or "-"),
             str(r["attempts"]),
             "yes" if r["valid"] else "[red]no[/]",
-            "yes" if r["fallback"] else "",
+            "yes" if r["fallback"] else ("escalated" if r.get("escalated") else ""),
             f"{r['latency_ms']:.1f}",
             escape(r["reason"] or ""),
         )
     out.print(table)
+
+
+def feedback_cmd(
+    ctx: typer.Context,
+    call_id: Annotated[int, typer.Argument(help="The call's id (jarvis calls).", min=1)],
+    score: Annotated[
+        float | None, typer.Option("--score", "-s", min=0.0, max=1.0, help="0 wrong .. 1 right.")
+    ] = None,
+    correction: Annotated[
+        str | None,
+        typer.Option("--correction", "-c", help="The right answer, JSON (or @file)."),
+    ] = None,
+    source: Annotated[str, typer.Option("--source", help="Who says so.")] = "cli",
+) -> None:
+    """Say how good a served answer was: a score and/or the right answer (a training example
+    that outranks the teacher's)."""
+    rt = runtime(ctx)
+    fixed = None if correction is None else parse_json_option(correction, "--correction")
+    print_json(rt.feedback(call_id, score=score, correction=fixed, source=source).as_dict())

@@ -41,8 +41,10 @@ def _ms(x: float | None) -> str:
 
 def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="JARVIS demo: summary (all calls in the store)")
-    for col in ("task", "calls", "student", "fallbacks", "valid", "p50 student / teacher"):
+    for col in ("task", "calls", "student", "fallbacks", "escalated", "valid"):
         table.add_column(col, justify="left" if col == "task" else "right")
+    for col in ("agreement held-out / live", "p50 student / teacher"):
+        table.add_column(col, justify="right")
     for col in ("teacher calls saved", "$ saved", "active"):
         table.add_column(col, justify="left" if col == "active" else "right")
     for r in summary["tasks"]:
@@ -52,7 +54,9 @@ def summary_table(summary: dict[str, Any]) -> Table:
             str(r["calls"]),
             _pct(r["student_share"]),
             f"{r['fallbacks']} ({_pct(r['fallback_rate'])})",
+            f"{r.get('escalations', 0)} ({_pct(r.get('escalation_rate'))})",
             _pct(r["valid_share"]),
+            f"{_pct(r.get('held_out_agreement'))} / {_pct(r.get('live_agreement'))}",
             f"{_ms(p50['student'])} / {_ms(p50['teacher'])}",
             str(r["teacher_calls_saved"]),
             f"{r['cost_saved_usd']:.4f}",
@@ -62,8 +66,12 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 
 def phase_table(phase: dict[str, Any]) -> Table:
-    table = Table(title=f"after promotion: {phase['levels']} levels in {phase['seconds']} s")
-    for col in ("task", "calls", "student share", "fallbacks", "valid", "p50 student"):
+    title = f"after promotion: {phase['levels']} levels in {phase['seconds']} s"
+    if phase.get("new_games"):
+        title += f"; new games started right: {phase['new_games_right']} of {phase['new_games']}"
+    table = Table(title=title)
+    columns = ("task", "calls", "student share", "fallbacks", "escalated", "valid")
+    for col in (*columns, "agree with the teacher", "p50 student"):
         table.add_column(col, justify="left" if col == "task" else "right")
     for name, t in phase["tasks"].items():
         table.add_row(
@@ -71,7 +79,9 @@ def phase_table(phase: dict[str, Any]) -> Table:
             str(t["calls"]),
             _pct(t["student_share"]),
             str(t["fallbacks"]),
+            str(t.get("escalated", 0)),
             _pct(t["valid_share"]),
+            f"{t['agree']} of {t['calls']} ({_pct(t['agree_share'])})",
             _ms(t["latency_p50_ms"]["student"]),
         )
     return table

@@ -65,6 +65,9 @@ class Generation:
     tokens_out: int | None = None
     finished: bool | None = None
     """False: the model stopped at the token budget (the text is cut off); None: unknown."""
+    confidence: float | None = None
+    """How sure a local model was of its answer (the lowest probability of a token it chose,
+    forced tokens excluded); None when the backend cannot tell (a teacher, a remote model)."""
 
 
 @runtime_checkable

@@ -56,6 +56,10 @@ class ConflictError(JarvisError):
         self.code = code
 
 
+class NotFoundError(JarvisError):
+    """What the request names (a call, a version) does not exist."""
+
+
 class TaskError(JarvisError):
     """A task is declared wrongly, or a call's inputs do not fit its signature."""
 

@@ -27,6 +27,7 @@ class Attempt:
     latency_ms: float
     tokens_in: int | None = None
     tokens_out: int | None = None
+    confidence: float | None = None  # a local student's: the least sure token it chose
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class CallResult:
     latency_ms: float
     call_id: int | None = None
     output_json: Any = field(default=None)
+    escalated: bool = False  # the student's valid answer was below its confidence threshold
 
     def envelope(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class CallResult:
             "version": self.version,
             "attempts": len(self.attempts),
             "fallback": self.fallback,
+            "escalated": self.escalated,
             "valid": self.valid,
             "reason": self.reason,
             "latency_ms": round(self.latency_ms, 3),

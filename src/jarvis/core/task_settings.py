@@ -18,7 +18,27 @@ from jarvis.core.errors import ConfigError
 from jarvis.core.split import RECURRING_TO_TRAIN
 from jarvis.core.tasks import Task
 
-__all__ = ["TASK_KEYS", "TaskSettings", "TaskSettingsFor", "declared_by", "resolve"]
+__all__ = [
+    "LORA_TARGET_MODULES",
+    "TASK_KEYS",
+    "TaskSettings",
+    "TaskSettingsFor",
+    "declared_by",
+    "resolve",
+]
+
+LORA_TARGET_MODULES: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+"""The layers LoRA trains: attention and MLP (the names of Llama and Gemma alike). The MLP
+is where a small model stores facts such as a new game's first level: attention alone left it
+at 80% held-out exact match where attention + MLP reached 95-100% (README, *Measured*)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +55,16 @@ class TaskSettings:
     text_gate_floor: float = 0.5
     gate_examples: int = 40
     gate_min_examples: int = 20
+    agreement_floor: float = 0.8
+    target_agreement: float = 0.98
     shadow_rate: float = 0.0
     shadow_window: int = 50
     shadow_min: int = 20
     shadow_floor: float = 0.8
     shadow_rollback_margin: float = 0.1
+    canary_share: float = 0.2
+    canary_shadow_rate: float = 0.5
+    feedback_min: int = 5
     # LoRA training (jarvis.training.trainer.TrainConfig)
     train_epochs: float = 2.0
     train_max_steps: int | None = None
@@ -48,6 +73,10 @@ class TaskSettings:
     lora_alpha: int = 32
     train_tokens_per_batch: int = 2048
     train_max_length: int = 1536
+    train_replay_rounds: int = 8
+    train_learned_at: float = 0.9
+    train_time_budget_s: float | None = 450.0
+    lora_target_modules: tuple[str, ...] = LORA_TARGET_MODULES
 
 
 TASK_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TaskSettings))

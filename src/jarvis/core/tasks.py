@@ -25,7 +25,7 @@ import re
 import typing
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
@@ -38,6 +38,18 @@ T = TypeVar("T")
 Validator = Callable[[Any, Mapping[str, Any]], "str | list[str] | None"]
 """A semantic check: ``(output, inputs) -> reason`` (or every reason) when the answer is
 bad, else ``None``."""
+
+Scorer = Callable[[Any, Any, Mapping[str, Any]], float]
+"""How close an answer is to the teacher's: ``(answer, teacher_answer, inputs) -> 0..1``;
+the answer *agrees* when it scores 1 (a ``bool`` works too)."""
+
+Compare = Literal["fields", "exact", "text", "valid", "scorer"]
+"""How a student's answer is compared with the teacher's (:mod:`jarvis.core.agreement`):
+``fields`` (typed tasks' default: agrees when every field matches, scored by the share that
+do), ``exact``, ``text`` (free text's default: chrF), ``valid`` (any valid answer is as good as
+the teacher's: for tasks whose teacher is itself random), ``scorer`` (the task's own)."""
+
+COMPARE_MODES: tuple[str, ...] = typing.get_args(Compare)
 
 Oracle = Callable[..., Any]
 """A procedural teacher: called with the task's inputs plus ``rng=random.Random``."""
@@ -70,6 +82,7 @@ class Task(Generic[T]):
         heldout_share: float | None = None,
         train: Mapping[str, Any] | None = None,
         text: TextRules | Mapping[str, Any] | None = None,
+        compare: Compare | None = None,
     ) -> None:
         self.fn = fn
         self.name = check_task_name(name or fn.__name__)
@@ -99,6 +112,13 @@ class Task(Generic[T]):
         # what a free-text answer must look like (length, no loops); None for typed tasks
         self.text_rules: TextRules | None = _text_rules(self.name, text, self.is_free_text)
         self.output_adapter: TypeAdapter[Any] = TypeAdapter(self.output_type)
+        if compare is not None and compare not in COMPARE_MODES:
+            raise TaskError(
+                f"task {self.name!r}: compare must be one of {', '.join(COMPARE_MODES)}, "
+                f"got {compare!r}"
+            )
+        self.scorer_fn: Scorer | None = None
+        self._compare: Compare | None = compare
 
         params = inspect.signature(fn).parameters
         fields: dict[str, Any] = {}
@@ -191,6 +211,19 @@ class Task(Generic[T]):
         self.schema_fn = fn
         return fn
 
+    def scorer(self, fn: Scorer) -> Scorer:
+        """Register how close an answer is to the teacher's (``compare="scorer"``)."""
+        self.scorer_fn = fn
+        self._compare = "scorer"
+        return fn
+
+    @property
+    def compare(self) -> Compare:
+        """How this task's answers are compared with the teacher's (see :data:`Compare`)."""
+        if self._compare is not None:
+            return self._compare
+        return "text" if self.is_free_text else "fields"
+
     def steering(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: ``(**inputs) -> steer`` whose ``allows(text)`` says whether a partial
         student answer can still become a valid one (checks a grammar cannot express)."""
@@ -267,6 +300,7 @@ def task(
     heldout_share: float | None = None,
     train: Mapping[str, Any] | None = None,
     text: TextRules | Mapping[str, Any] | None = None,
+    compare: Compare | None = None,
 ) -> Callable[[Callable[..., T]], Task[T]]: ...
 
 
@@ -282,6 +316,7 @@ def task(
     heldout_share: float | None = None,
     train: Mapping[str, Any] | None = None,
     text: TextRules | Mapping[str, Any] | None = None,
+    compare: Compare | None = None,
 ) -> Task[T] | Callable[[Callable[..., T]], Task[T]]:
     """Turn a typed function into a :class:`Task` (usable bare or with options)."""
 
@@ -296,6 +331,7 @@ def task(
             heldout_share=heldout_share,
             train=train,
             text=text,
+            compare=compare,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from jarvis.core.agreement import compare_answers
 from jarvis.core.results import CallResult
 from jarvis.demo.play import KEEP_LEVELS, LevelManager, PlayedLevel
 from jarvis.rpg.models import Level
@@ -42,11 +43,19 @@ class PhaseStats:
     levels: int = 0
     seconds: float = 0.0
     calls: dict[str, list[CallResult]] = field(default_factory=dict)
+    agrees: dict[str, list[bool]] = field(default_factory=dict)
+    """Per task, per call: does the served answer agree with the teacher's to the same call
+    (the task's own comparison; a teacher's answer agrees by definition)."""
+    new_games: list[bool] = field(default_factory=list)
+    """Per new game (a level asked with no previous level): was its level 1 right."""
 
-    def add(self, played: PlayedLevel) -> None:
+    def add(self, played: PlayedLevel, agrees: dict[str, bool]) -> None:
         self.levels += 1
         for call in (played.level_call, played.map_call):
             self.calls.setdefault(call.task, []).append(call)
+            self.agrees.setdefault(call.task, []).append(agrees[call.task])
+        if played.new_game:
+            self.new_games.append(agrees[played.level_call.task])
 
     def as_dict(self) -> dict[str, Any]:
         tasks = {}
@@ -55,7 +64,14 @@ class PhaseStats:
             for c in calls:
                 by_source[c.source].append(c.latency_ms)
             student = sum(c.source == "student" for c in calls)
+            agree = self.agrees.get(task, [])
+            served = [a for a, c in zip(agree, calls, strict=True) if c.source == "student"]
             tasks[task] = {
+                "agree": sum(agree),
+                "agree_share": round(sum(agree) / len(agree), 4) if agree else None,
+                # the student's own answers only: what routing to it costs in quality
+                "student_agree_share": round(sum(served) / len(served), 4) if served else None,
+                "escalated": sum(c.escalated for c in calls),
                 "calls": len(calls),
                 "student": student,
                 "student_share": round(student / len(calls), 4),
@@ -69,6 +85,8 @@ class PhaseStats:
             "phase": self.name,
             "levels": self.levels,
             "seconds": round(self.seconds, 1),
+            "new_games": len(self.new_games),
+            "new_games_right": sum(self.new_games),
             "tasks": tasks,
         }
 
@@ -102,9 +120,20 @@ class Demo:
             if self.player.current_level >= self.game_length:
                 self._new_game()
             played = self.player.next_level()
-        phase.add(played)
+        phase.add(played, {c.task: self._agrees(c, played) for c in played.calls})
         if self.on_level is not None:
             self.on_level(phase, played)
+
+    def _agrees(self, call: CallResult, played: PlayedLevel) -> bool:
+        """Does the answer served agree with what the teacher says to the same call?"""
+        if call.source == "teacher":
+            return call.valid
+        task = self.rt.task(call.task)
+        if task.compare == "valid":
+            return call.valid  # a random teacher: any valid answer is as good as its own
+        inputs = played.inputs[call.task]
+        reference = self.rt.teacher_answer(task, inputs)
+        return compare_answers(task, call.output_json, reference, inputs, valid=call.valid).agrees
 
     def _new_game(self) -> None:
         """Many players, not one endless run: each game is a saved game resumed at a random
@@ -235,5 +264,7 @@ class Demo:
             "final_loss": train.get("final_loss"),
             "duration_s": train.get("duration_s"),
             "gate_semantic_pass": (gate.get("candidate") or {}).get("semantic_pass"),
+            "gate_agreement": (gate.get("candidate") or {}).get("agreement"),
+            "confidence_threshold": card.get("confidence_threshold"),
             "verdict": (gate.get("verdict") or {}).get("reason"),
         }

@@ -4,6 +4,7 @@
 
     student (if the task has an active version)
       attempt 0 greedy, then retries with rising temperature / top-p, each validated
+      ├─ valid but less sure than its version's calibrated threshold ─▶ teacher (escalation)
       └─ still invalid, or the engine failed ─▶ teacher (fallback)
     teacher
       attempt 0, then (if invalid) again with the rejection reason fed back
@@ -45,6 +46,9 @@ __all__ = ["Router", "RouterConfig", "TeacherFor"]
 TeacherFor = Callable[[Task[Any]], Backend]
 """Which teacher answers a task (raises :class:`TeacherError` when there is none)."""
 
+ThresholdFor = Callable[[str, str], "float | None"]
+"""A version's confidence threshold, ``(task, version) -> threshold`` (None: no cascade)."""
+
 
 @dataclass(frozen=True)
 class RouterConfig:
@@ -66,6 +70,7 @@ class _Call:
     started: float
     version: str | None  # the student version asked first, if any
     attempts: list[Attempt]
+    escalated: bool = False  # the student answered validly but not surely enough
 
 
 class Router:
@@ -80,6 +85,7 @@ class Router:
         config: RouterConfig | None = None,
         examples: Examples | None = None,
         events: Events | None = None,
+        threshold_for: ThresholdFor | None = None,
     ) -> None:
         self.store = store
         self.teacher = teacher_for
@@ -87,6 +93,7 @@ class Router:
         self.config = config or RouterConfig()
         self.examples = examples or Examples()
         self.events = events or Events()
+        self.threshold_for = threshold_for
 
     def call(
         self, task: Task[Any], inputs: Mapping[str, Any], *, raise_on_invalid: bool = True
@@ -126,6 +133,9 @@ class Router:
             request = self._request(call, call.messages, sampling)
             attempt = self._attempt(call, request, "student", self._student_answer(call))
             call.attempts.append(attempt)
+            if attempt.verdict.valid and self._unsure(call, attempt):
+                call.escalated = True  # right shape, but the student doubts it: ask the teacher
+                return None
             if attempt.verdict.valid:
                 result = self._finish(call)
                 self.events.emit(
@@ -136,12 +146,36 @@ class Router:
                 break  # the engine itself failed: retrying it is pointless
         return None
 
+    def _unsure(self, call: _Call, attempt: Attempt) -> bool:
+        """Is this valid answer less sure than its version's calibrated threshold?"""
+        if self.threshold_for is None or attempt.confidence is None or call.version is None:
+            return False
+        threshold = self.threshold_for(call.task.name, call.version)
+        return threshold is not None and attempt.confidence < threshold
+
+    def teacher_answer(self, task: Task[Any], inputs: Mapping[str, Any]) -> Any:
+        """The teacher's valid answer to ``inputs`` (JSON form), or None: a second opinion for
+        measuring agreement, not logged and not a training example."""
+        teacher = self.teacher(task)
+        messages = render_messages(task, inputs)
+        for k in range(self.config.teacher_attempts):
+            sampling = _teacher_sampling(k, self.config.max_tokens)
+            gen = teacher.generate(
+                GenerationRequest(task, dict(inputs), messages, sampling, task.output_schema)
+            )
+            verdict = validate_answer(task, inputs, gen.text, truncated=gen.finished is False)
+            if verdict.valid:
+                return task.dump_output(verdict.output)
+        return None
+
     def _ask_teacher(self, call: _Call) -> CallResult:
         """The teacher's attempts, each told why the one before was rejected."""
         try:
             teacher = self.teacher(call.task)
         except TeacherError as exc:  # no teacher at all: log the call (and student tries) first
             call.attempts.append(_error_attempt(len(call.attempts), "teacher", None, exc))
+            if call.escalated:
+                return self._serve_doubted(call, exc)
             self._finish(call, error=exc)
             raise
         convo = list(call.messages)
@@ -161,13 +195,31 @@ class Router:
                 verdict = attempt.verdict
                 feedback = retry_feedback(list(verdict.problems) or verdict.reason)
                 convo = [*call.messages, rejected_echo(attempt.text), feedback]
+        if call.escalated and not call.attempts[-1].verdict.valid:
+            return self._serve_doubted(call, error)
         result = self._finish(call, error=error)
-        if call.version is not None:
+        if call.version is not None and not call.escalated:
             self.events.emit(
                 FellBack(call.task, call.inputs, call.version, result.reason, result.call_id)
             )
         if error is not None:
             raise error
+        return result
+
+    def _serve_doubted(self, call: _Call, error: Exception | None) -> CallResult:
+        """An escalation the teacher could not answer: the student's valid answer is still
+        better than none, so it is served (and logged with the teacher's failure)."""
+        doubted = next(a for a in reversed(call.attempts) if a.verdict.valid)
+        assert call.version is not None
+        result = self._finish(call, answer=doubted, error=error)
+        self.events.emit(
+            StudentAnswered(
+                self._request(call, call.messages, doubted.sampling),
+                result.output_json,
+                call.version,
+                result.call_id,
+            )
+        )
         return result
 
     # -- one attempt --------------------------------------------------------------------------
@@ -217,14 +269,18 @@ class Router:
             latency_ms=latency,
             tokens_in=gen.tokens_in,
             tokens_out=gen.tokens_out,
+            confidence=gen.confidence,
         )
 
     # -- logging ------------------------------------------------------------------------------
 
-    def _finish(self, call: _Call, *, error: Exception | None = None) -> CallResult:
+    def _finish(
+        self, call: _Call, *, error: Exception | None = None, answer: Attempt | None = None
+    ) -> CallResult:
         """Log the call with its attempts (and its example, if the teacher's answer was
-        valid) in one transaction; return what the caller gets."""
-        task, last = call.task, call.attempts[-1]
+        valid) in one transaction; return what the caller gets: ``answer``, else the last
+        attempt."""
+        task, last = call.task, answer or call.attempts[-1]
         valid = last.verdict.valid
         output = last.verdict.output
         output_json = None if output is None else task.dump_output(output)
@@ -233,6 +289,8 @@ class Router:
         if valid and last.source == "teacher":
             example = self.examples.make(task, input_json, output_json)
         latency = (time.perf_counter() - call.started) * 1000
+        student_tries = [a for a in call.attempts if a.source == "student"]
+        confidence = student_tries[-1].confidence if student_tries else None
         record = CallRecord(
             task=task.name,
             input=input_json,
@@ -242,11 +300,14 @@ class Router:
             model=last.model,
             valid=valid,
             reason=last.verdict.reason,
-            fallback=call.version is not None and last.source == "teacher",
+            fallback=call.version is not None and last.source == "teacher" and not call.escalated,
+            # (an escalation the teacher could not answer is served by the student)
             latency_ms=latency,
             attempts=[_attempt_record(task, a) for a in call.attempts],
             example=example,
             error=str(error) if error else None,
+            escalated=call.escalated,
+            confidence=confidence,
         )
         call_id = self.store.record_call(record)
         return CallResult(
@@ -261,6 +322,7 @@ class Router:
             latency_ms=latency,
             call_id=call_id,
             output_json=output_json,
+            escalated=call.escalated,
         )
 
 
@@ -291,6 +353,7 @@ def _attempt_record(task: Task[Any], a: Attempt) -> AttemptRecord:
         latency_ms=a.latency_ms,
         tokens_in=a.tokens_in,
         tokens_out=a.tokens_out,
+        confidence=a.confidence,
     )
 
 

@@ -5,7 +5,8 @@ Held-out gates judge a version once, on old data; live traffic drifts. At a per-
 a background thread — the caller never waits — and the two answers are compared: field-level
 agreement for typed tasks, chrF for free text. Each comparison is stored (``shadows``); the
 worker's policy retrains on falling agreement and rolls back a version that agrees less than
-its predecessor did (:mod:`jarvis.training.policy`). The teacher's answer, when valid, is a
+its predecessor did, and ramps up or rolls back a canary (:mod:`jarvis.training.policy`).
+The teacher's answer, when valid, is a
 training example like any other (origin ``shadow``).
 
 Shadowing is bounded: at most ``MAX_PENDING`` comparisons wait; more are skipped, never queued.
@@ -62,8 +63,12 @@ class ShadowChecker:
         self.maybe(event)
 
     def rate(self, event: StudentAnswered) -> float:
+        """The task's ``shadow_rate``; while a canary runs, ``canary_shadow_rate`` for both
+        versions, so the two are compared on the same live traffic."""
         task = event.request.task
         ts = self.task_settings(task.name) if self.task_settings else declared_by(task)
+        if ts.canary_shadow_rate > ts.shadow_rate and self.store.versions.canary(task.name):
+            return ts.canary_shadow_rate
         return ts.shadow_rate
 
     def maybe(self, event: StudentAnswered) -> bool:

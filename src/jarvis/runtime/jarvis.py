@@ -19,6 +19,7 @@ from jarvis.core.results import CallResult
 from jarvis.core.tasks import Task
 from jarvis.registry import Registry
 from jarvis.routing.examples import Examples
+from jarvis.routing.feedback import FeedbackResult, give_feedback
 from jarvis.routing.router import Router
 from jarvis.routing.shadow import ShadowChecker
 from jarvis.runtime.configs import (
@@ -74,6 +75,7 @@ class Jarvis:
             config=router_config(s),
             examples=examples,
             events=self.events,
+            threshold_for=self.registry.confidence_threshold if s.cascade else None,
         )
         self.shadow = ShadowChecker(
             store, self.teachers.for_task, examples=examples, task_settings=self.task_settings
@@ -131,6 +133,26 @@ class Jarvis:
         """Run one call through the router. ``inputs`` may be Python objects or JSON data."""
         t = self.task(task) if isinstance(task, str) else self.register(task)
         return self.router.call(t, t.load_inputs(inputs), raise_on_invalid=raise_on_invalid)
+
+    def feedback(
+        self,
+        call_id: int,
+        *,
+        score: float | None = None,
+        correction: Any = None,
+        source: str = "api",
+    ) -> FeedbackResult:
+        """Feedback on a logged call: a score (0..1) and/or a corrected answer, which becomes
+        a training example that outranks the teacher's (:mod:`jarvis.routing.feedback`)."""
+        return give_feedback(
+            self.store, self.task, call_id, score=score, correction=correction, source=source
+        )
+
+    def teacher_answer(self, task: Task[Any] | str, inputs: Mapping[str, Any]) -> Any:
+        """What the teacher would answer (JSON form; None if it gave nothing valid), without
+        logging it: the reference that agreement is measured against."""
+        t = self.task(task) if isinstance(task, str) else self.register(task)
+        return self.router.teacher_answer(t, t.load_inputs(inputs))
 
     # -- training ---------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from jarvis.core.errors import ConfigError
 from jarvis.core.split import RECURRING_TO_TRAIN
-from jarvis.core.task_settings import TASK_KEYS, TaskSettings, resolve
+from jarvis.core.task_settings import LORA_TARGET_MODULES, TASK_KEYS, TaskSettings, resolve
 from jarvis.core.tasks import Task
 
 
@@ -128,6 +128,24 @@ class Settings(BaseSettings):
     gate_examples: int = Field(
         default=40, ge=1, description="Held-out examples a candidate is judged on (at most)."
     )
+    agreement_floor: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Share of held-out answers that must agree with the teacher's to promote.",
+    )
+    target_agreement: float = Field(
+        default=0.98,
+        ge=0.0,
+        le=1.0,
+        description="Agreement the confidence threshold is calibrated for: student answers "
+        "below the threshold go to the teacher.",
+    )
+    cascade: bool = Field(
+        default=True,
+        description="Send student answers below their version's confidence threshold to the "
+        "teacher (escalations); off: every valid student answer is served.",
+    )
     shadow_rate: float = Field(
         default=0.0,
         ge=0.0,
@@ -144,6 +162,25 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Roll back a version whose live agreement is this much below its parent's.",
+    )
+    canary_share: float = Field(
+        default=0.2,
+        gt=0.0,
+        le=1.0,
+        description="Share of calls a newly promoted version serves first, beside the active "
+        "one; it doubles while live checks agree (1: promote at once).",
+    )
+    canary_shadow_rate: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="While a canary runs: share of both versions' answers also sent to the "
+        "teacher, to compare them on live traffic.",
+    )
+    feedback_min: int = Field(
+        default=5,
+        ge=1,
+        description="Retrain after this much negative feedback on the active version.",
     )
     task_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -176,6 +213,21 @@ class Settings(BaseSettings):
     lora_alpha: int = Field(default=32, ge=1)
     train_tokens_per_batch: int = Field(default=2048, ge=64)
     train_max_length: int = Field(default=1536, ge=32)
+    train_replay_rounds: int = Field(
+        default=8, ge=0, description="Rounds replaying the examples not learned after the epochs."
+    )
+    train_learned_at: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="An example is learned when greedy writes it, each token at least this sure.",
+    )
+    train_time_budget_s: float | None = Field(
+        default=450.0, gt=0, description="No replay round starts after this many seconds."
+    )
+    lora_target_modules: tuple[str, ...] = Field(
+        default=LORA_TARGET_MODULES, min_length=1, description="The layers LoRA trains."
+    )
     train_threads: int | None = Field(default=None, ge=1)
     worker_poll_s: float = Field(default=2.0, gt=0)
     # -- server ------------------------------------------------------------------------------

@@ -9,7 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from jarvis.core.errors import ConflictError, JarvisError, TaskError, TeacherError
+from jarvis.core.errors import (
+    ConflictError,
+    JarvisError,
+    NotFoundError,
+    TaskError,
+    TeacherError,
+)
 from jarvis.core.results import CallResult
 from jarvis.core.tasks import Task
 from jarvis.server.deps import admitted, find_task, runtime
@@ -28,6 +34,14 @@ class CallRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: dict[str, Any] = Field(description="The call's arguments by name, as JSON.")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: float | None = Field(default=None, ge=0.0, le=1.0, description="0 wrong .. 1 right.")
+    correction: Any = Field(default=None, description="The right answer, as the task's JSON.")
+    source: str = Field(default="api", min_length=1, max_length=64)
 
 
 class PromoteRequest(BaseModel):
@@ -91,6 +105,21 @@ def call_task(
     """The same envelope as ``jarvis call --json``."""
     t = find_task(runtime(request), task)
     return run_call(request, t, body.input).envelope()
+
+
+@router.post("/v1/calls/{call_id}/feedback", dependencies=[Depends(require_admin)])
+def feedback(call_id: int, body: FeedbackRequest, request: Request) -> dict[str, Any]:
+    """A score and/or a corrected answer for a logged call (it changes the training data, so
+    it needs the token when the server is exposed)."""
+    try:
+        result = runtime(request).feedback(
+            call_id, score=body.score, correction=body.correction, source=body.source
+        )
+    except NotFoundError as exc:
+        raise ApiError(404, str(exc), param="call_id", code="unknown_call") from None
+    except TaskError as exc:
+        raise ApiError(422, str(exc), param="correction", code="bad_feedback") from None
+    return result.as_dict()
 
 
 # -- admin ------------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ class Decoded:
     sampled: int = 0  # tokens the model chose (the rest were forced by the grammar)
     steered: int = 0  # choices where the model's pick was refused by the task's steering
     finished: bool = False  # ended by end-of-sequence / a complete answer, not the budget
+    confidence: float = 1.0
+    """The lowest probability the model gave a token it chose (among the tokens the grammar
+    allowed; forced tokens excluded): one unsure digit makes an unsure answer."""
     first_token_s: float | None = None
     total_s: float = 0.0
 
@@ -142,6 +145,13 @@ class _Decoding:
     def _choose(self, rows: tuple[int, ...] | None) -> int | None:
         """The model's next token among ``rows`` (all tokens when None), steered if asked."""
         logits = self.model.scores(self.pending, rows)
+        pick = self._pick(logits, rows)
+        if pick is not None:
+            self.out.confidence = min(self.out.confidence, _probability(logits, pick))
+            return rows[pick] if rows is not None else pick
+        return None
+
+    def _pick(self, logits: np.ndarray, rows: tuple[int, ...] | None) -> int | None:
         if self.steer is not None and rows is not None:
             acceptable = _acceptance(self.steer, "".join(self.written), rows, self.texts, self.eos)
             steered = _choose_acceptable(logits, self.sampling, self.rng, acceptable)
@@ -151,7 +161,7 @@ class _Decoding:
             self.out.steered += refused
         else:
             pick = _choose(logits, self.sampling, self.rng)
-        return rows[pick] if rows is not None else pick
+        return pick
 
     def _emit(self, new: list[int]) -> None:
         if self.out.first_token_s is None:
@@ -197,6 +207,15 @@ def _choose_acceptable(
         refused += 1
         probs[i] = 0.0
     return None
+
+
+def _probability(logits: np.ndarray, i: int) -> float:
+    """The model's own probability of candidate ``i`` (softmax at temperature 1): how sure
+    it was, whatever sampling then did."""
+    scaled = logits.astype(np.float64) - float(np.max(logits))
+    weights = np.exp(scaled)
+    total = float(weights.sum())
+    return float(weights[i] / total) if total > 0 and math.isfinite(total) else 0.0
 
 
 def _probabilities(logits: np.ndarray, sampling: Sampling) -> np.ndarray:

@@ -80,6 +80,7 @@ class EngineOutput:
     steered: int  # choices the task's steering refused (the model's pick was invalid)
     constrained: bool
     finished: bool
+    confidence: float  # the lowest probability of a token the model chose (1.0: all forced)
     first_token_s: float | None
     total_s: float
 
@@ -303,6 +304,7 @@ class Engine:
             steered=done.steered,
             constrained=constrained,
             finished=done.finished,
+            confidence=done.confidence,
             first_token_s=done.first_token_s,
             total_s=done.total_s,
         )

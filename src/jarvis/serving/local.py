@@ -8,6 +8,8 @@ first use and keeps it; nothing heavy is imported until a student answers.
 
 from __future__ import annotations
 
+import random
+
 from jarvis.core.backends import Generation, GenerationRequest
 from jarvis.core.errors import BackendError, JarvisError
 from jarvis.registry import Registry
@@ -24,11 +26,12 @@ class LocalStudent:
         self.engine = engine
         self.max_tokens = max_tokens
         self._max_new: dict[str, int] = {}  # per version: a cap near its longest answer
+        self._draw = random.Random()  # which calls a canary answers
 
     def active_version(self, task: str) -> str | None:
-        # read on every call (one indexed row): a promotion or rollback made by the worker,
-        # the API or the CLI is served from the very next request, in every process
-        return self.registry.active(task)
+        # read on every call (one indexed row): a promotion, a rollback or a canary made by
+        # the worker, the API or the CLI is served from the very next request, in every process
+        return self.registry.serving_version(task, self._draw.random())
 
     def _cap(self, task: str, version: str) -> int:
         name = f"{task}@{version}"
@@ -62,4 +65,5 @@ class LocalStudent:
             tokens_in=out.tokens_in,
             tokens_out=out.tokens_out,
             finished=out.finished,
+            confidence=out.confidence,
         )

@@ -17,6 +17,7 @@ which version is active decides the model name, and a rollback is one setting aw
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +53,10 @@ class RemoteStudent:
             timeout=120.0,
             max_retries=2,
         )
+        self._draw = random.Random()  # which calls a canary answers
 
     def active_version(self, task: str) -> str | None:
-        return self.registry.active(task)
+        return self.registry.serving_version(task, self._draw.random())
 
     def generate(self, request: GenerationRequest, version: str) -> Generation:
         task = request.task

@@ -64,12 +64,29 @@ def m005_examples_seen(conn: sa.Connection) -> None:
     _add_column(conn, "examples", sa.Column("seen", sa.Integer, nullable=False, server_default="1"))
 
 
+def m006_agreement(conn: sa.Connection) -> None:
+    """Escalations and confidences of student answers; feedback on served answers; canary
+    releases."""
+    _add_column(
+        conn,
+        "calls",
+        sa.Column("escalated", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+    _add_column(conn, "calls", sa.Column("confidence", sa.Float, nullable=True))
+    _add_column(conn, "attempts", sa.Column("confidence", sa.Float, nullable=True))
+    schema.feedback.create(conn, checkfirst=True)
+    _add_column(conn, "tasks", sa.Column("canary_version", sa.String(64), nullable=True))
+    _add_column(conn, "tasks", sa.Column("canary_share", sa.Float, nullable=True))
+    _add_column(conn, "tasks", sa.Column("canary_since", sa.Float, nullable=True))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_training_bookkeeping", m002_training_bookkeeping),
     ("m003_task_origin", m003_task_origin),
     ("m004_shadows", m004_shadows),
     ("m005_examples_seen", m005_examples_seen),
+    ("m006_agreement", m006_agreement),
 ]
 
 

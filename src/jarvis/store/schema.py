@@ -30,6 +30,10 @@ tasks = sa.Table(
     sa.Column("active_version", sa.String(64), nullable=True),
     # m003: "python" (declared in code the worker loads) or "schema" (a Jac function)
     sa.Column("origin", sa.String(16), nullable=False, server_default="python"),
+    # m006: a newly released version serving a share of calls beside the active one
+    sa.Column("canary_version", sa.String(64), nullable=True),
+    sa.Column("canary_share", sa.Float, nullable=True),
+    sa.Column("canary_since", sa.Float, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
@@ -53,6 +57,10 @@ calls = sa.Table(
     sa.Column("tokens_in", sa.Integer, nullable=True),
     sa.Column("tokens_out", sa.Integer, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # m006: a valid student answer below its version's confidence threshold, sent to the
+    # teacher (not a fallback: nothing was wrong with it but the student's doubt)
+    sa.Column("escalated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("confidence", sa.Float, nullable=True),  # m006: of the student's last answer
     sa.Index("ix_calls_task_id", "task", "id"),
 )
 
@@ -76,6 +84,7 @@ attempts = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("tokens_in", sa.Integer, nullable=True),
     sa.Column("tokens_out", sa.Integer, nullable=True),
+    sa.Column("confidence", sa.Float, nullable=True),  # m006: a student answer's confidence
 )
 
 examples = sa.Table(
@@ -151,4 +160,18 @@ shadows = sa.Table(  # m004: a student answer checked against the teacher in the
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_shadows_task_version_id", "task", "version", "id"),
+)
+
+feedback = sa.Table(  # m006: what the program or a person said of a served answer
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_id", sa.Integer, sa.ForeignKey("calls.id"), nullable=False, index=True),
+    sa.Column("task", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(64), nullable=True),  # the version that answered, if any
+    sa.Column("score", sa.Float, nullable=True),  # 0 (wrong) .. 1 (right)
+    sa.Column("correction_json", sa.Text, nullable=True),  # a validated better answer
+    sa.Column("source", sa.String(64), nullable=False),  # who said it: "api", "cli", a name
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_feedback_task_version", "task", "version"),
 )

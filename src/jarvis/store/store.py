@@ -23,6 +23,7 @@ from jarvis.core.errors import StoreError
 from jarvis.core.split import KEEP_HELDOUT, canonical_json, content_hash
 from jarvis.core.tasks import Task
 from jarvis.store import schema
+from jarvis.store.feedback import FeedbackLog
 from jarvis.store.insights import Insights
 from jarvis.store.migrations import migrate
 from jarvis.store.runs import Runs
@@ -75,6 +76,7 @@ class AttemptRecord:
     latency_ms: float
     tokens_in: int | None
     tokens_out: int | None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ class CallRecord:
     example: ExampleRecord | None = None
     error: str | None = None
     created_at: float = field(default_factory=time.time)
+    escalated: bool = False  # a valid student answer the router did not trust enough
+    confidence: float | None = None  # of the last student answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +124,11 @@ class TaskStats:
     examples_heldout: int
     threshold: int | None
     active_version: str | None
+    escalations: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "escalations": self.escalations,
             "name": self.name,
             "calls": self.calls,
             "teacher_calls": self.teacher_calls,
@@ -198,6 +204,7 @@ class Store:
         self.runs = Runs(self.engine)
         self.insights = Insights(self.engine)
         self.shadows = Shadows(self.engine)
+        self.feedback = FeedbackLog(self.engine)
         if create:
             self.migrate()
 
@@ -333,6 +340,8 @@ class Store:
                         tokens_in=_sum(a.tokens_in for a in rec.attempts),
                         tokens_out=_sum(a.tokens_out for a in rec.attempts),
                         error=rec.error,
+                        escalated=rec.escalated,
+                        confidence=rec.confidence,
                     )
                 ).inserted_primary_key[0]
                 if rec.attempts:
@@ -388,6 +397,19 @@ class Store:
                 .where(same_input, e.split == "heldout")
                 .values(split="train")
             )
+
+    def get_call(self, call_id: int) -> dict[str, Any] | None:
+        """One logged call (task, input, output, source, version, …), or None."""
+        c = schema.calls
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(c).where(c.c.id == call_id)).first()
+        if row is None:
+            return None
+        data = dict(row._mapping)
+        data["input"] = _loads(data.pop("input_json"))
+        out = data.pop("output_json")
+        data["output"] = None if out is None else _loads(out)
+        return data
 
     def recent_calls(self, task: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         c = schema.calls.c
@@ -447,14 +469,15 @@ class Store:
             return int(conn.execute(query).scalar_one())
 
     def student_routed_calls(self, task: str, since: float, limit: int) -> tuple[int, int]:
-        """(calls, fallbacks) among the last ``limit`` calls since ``since`` a student tried."""
+        """(calls, fallbacks) among the last ``limit`` calls since ``since`` a student tried
+        (escalations count as calls, not as fallbacks: the student's answer was valid)."""
         c = schema.calls.c
         recent = (
             sa.select(c.fallback)
             .where(
                 c.task == task,
                 c.created_at >= since,
-                sa.or_(c.source == "student", c.fallback == sa.true()),
+                sa.or_(c.source == "student", c.fallback == sa.true(), c.escalated == sa.true()),
             )
             .order_by(c.id.desc())
             .limit(limit)
@@ -492,6 +515,7 @@ class Store:
                     sa.func.sum(sa.case((c.c.source == "student", 1), else_=0)),
                     sa.func.sum(sa.case((c.c.fallback == sa.true(), 1), else_=0)),
                     sa.func.sum(sa.case((c.c.valid == sa.false(), 1), else_=0)),
+                    sa.func.sum(sa.case((c.c.escalated == sa.true(), 1), else_=0)),
                 ).group_by(c.c.task)
             ).all()
             ex_rows = conn.execute(
@@ -504,7 +528,7 @@ class Store:
         ex_by: dict[tuple[str, str], int] = {(r[0], r[1]): int(r[2]) for r in ex_rows}
         stats = []
         for name, threshold, active in task_rows:
-            n, teacher, student, fallbacks, invalid = calls_by.get(name, [0, 0, 0, 0, 0])
+            n, teacher, student, fallbacks, invalid, escalated = calls_by.get(name, [0] * 6)
             stats.append(
                 TaskStats(
                     name=name,
@@ -517,6 +541,7 @@ class Store:
                     examples_heldout=ex_by.get((name, "heldout"), 0),
                     threshold=threshold,
                     active_version=active,
+                    escalations=escalated,
                 )
             )
         return stats
@@ -557,6 +582,7 @@ def _attempt_row(call_id: int, a: AttemptRecord) -> dict[str, Any]:
         "latency_ms": a.latency_ms,
         "tokens_in": a.tokens_in,
         "tokens_out": a.tokens_out,
+        "confidence": a.confidence,
     }
 
 

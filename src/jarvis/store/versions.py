@@ -4,8 +4,13 @@ The database is the source of truth for which version is active. Promotion and r
 single transactions, so a crash at any point leaves exactly one active version or none.
 
     building ─▶ candidate ─▶ active ─▶ retired ─▶ active (rollback) …
+        │           ├──────▶ canary ─▶ active (its share ramped to 1)
+        │           │           └───▶ rolled_back (it agreed less than the active one live)
         │           └──────▶ rejected (failed its gate)
         └──▶ failed (the run died while writing it)
+
+A *canary* serves a share of the task's calls (``tasks.canary_share``) while the active
+version serves the rest; there is at most one per task.
 """
 
 from __future__ import annotations
@@ -90,8 +95,84 @@ class Versions:
             value = conn.execute(sa.select(t.c.active_version).where(t.c.name == task)).scalar()
         return value if isinstance(value, str) else None
 
+    def serving(self, task: str) -> tuple[str | None, str | None, float]:
+        """(active version, canary version, canary share) in one read: what a call uses."""
+        t = schema.tasks
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.c.active_version, t.c.canary_version, t.c.canary_share).where(
+                    t.c.name == task
+                )
+            ).first()
+        if row is None:
+            return None, None, 0.0
+        return row[0], row[1], float(row[2] or 0.0)
+
+    def canary(self, task: str) -> dict[str, Any] | None:
+        """The task's canary: its version, share and when it started, or None."""
+        t = schema.tasks
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.c.canary_version, t.c.canary_share, t.c.canary_since).where(
+                    t.c.name == task
+                )
+            ).first()
+        if row is None or row[0] is None:
+            return None
+        return {"version": row[0], "share": float(row[1] or 0.0), "since": float(row[2] or 0.0)}
+
+    def start_canary(self, task: str, name: str, share: float) -> None:
+        """Let ``name`` serve ``share`` of the calls beside the active version (replacing a
+        canary already running, which is retired)."""
+        check_version_name(name)
+        v, t = schema.versions, schema.tasks
+        with self.engine.begin() as conn:
+            lock_task(conn, task)
+            conn.execute(
+                sa.update(v)
+                .where(v.c.task == task, v.c.status == "canary", v.c.name != name)
+                .values(status="retired")
+            )
+            conn.execute(
+                sa.update(v).where(v.c.task == task, v.c.name == name).values(status="canary")
+            )
+            conn.execute(
+                sa.update(t)
+                .where(t.c.name == task)
+                .values(canary_version=name, canary_share=share, canary_since=time.time())
+            )
+
+    def set_canary_share(self, task: str, share: float) -> None:
+        """A new share; the canary is judged afresh from now (``since``)."""
+        t = schema.tasks
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.name == task)
+                .values(canary_share=share, canary_since=time.time())
+            )
+
+    def end_canary(self, task: str, status: str) -> str | None:
+        """Stop the canary (its version becomes ``status``); return its version."""
+        v, t = schema.versions, schema.tasks
+        with self.engine.begin() as conn:
+            lock_task(conn, task)
+            name = conn.execute(sa.select(t.c.canary_version).where(t.c.name == task)).scalar()
+            if name is None:
+                return None
+            conn.execute(
+                sa.update(v).where(v.c.task == task, v.c.name == name).values(status=status)
+            )
+            conn.execute(
+                sa.update(t)
+                .where(t.c.name == task)
+                .values(canary_version=None, canary_share=None, canary_since=None)
+            )
+        return str(name)
+
     def promote(self, task: str, name: str) -> None:
-        """Make ``name`` the active version of ``task``, atomically."""
+        """Make ``name`` the active version of ``task``, atomically (a canary ends: a
+        promotion decides what serves)."""
         check_version_name(name)
         v, t = schema.versions, schema.tasks
         try:
@@ -117,7 +198,21 @@ class Versions:
                     .where(v.c.task == task, v.c.name == name)
                     .values(status="active", promoted_at=time.time())
                 )
-                conn.execute(sa.update(t).where(t.c.name == task).values(active_version=name))
+                conn.execute(
+                    sa.update(v)
+                    .where(v.c.task == task, v.c.status == "canary", v.c.name != name)
+                    .values(status="retired")
+                )
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.name == task)
+                    .values(
+                        active_version=name,
+                        canary_version=None,
+                        canary_share=None,
+                        canary_since=None,
+                    )
+                )
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot promote {task}/{name}: {exc}") from exc
 

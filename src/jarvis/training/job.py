@@ -29,6 +29,7 @@ from jarvis.registry import ADAPTER, Adapter, Registry, discard, publish, stagin
 from jarvis.serving.engine import Engine, EngineConfig
 from jarvis.serving.vllm_check import vllm_problems
 from jarvis.store import Store
+from jarvis.store.feedback import outranked
 from jarvis.training.dataset import IGNORE, TokenizedExample, tokenize_rows, traffic_weighted
 from jarvis.training.gate import (
     GateConfig,
@@ -55,10 +56,21 @@ class JobConfig:
 
 
 def train_config(
-    ts: TaskSettings, overrides: dict[str, Any], threads: int | None = None
+    ts: TaskSettings,
+    overrides: dict[str, Any],
+    threads: int | None = None,
+    compare: str = "fields",
 ) -> TrainConfig:
-    """The run's hyper-parameters: the task's settings, then the run's own overrides."""
+    """The run's hyper-parameters: the task's settings, then the run's own overrides.
+
+    Replay asks the student to write each answer exactly as the teacher did; a task compared
+    on validity alone (a random teacher) or on text similarity does not ask that, so it trains
+    for its epochs only."""
     values: dict[str, Any] = {
+        "replay_rounds": ts.train_replay_rounds if compare not in ("valid", "text") else 0,
+        "learned_at": ts.train_learned_at,
+        "time_budget_s": ts.train_time_budget_s,
+        "target_modules": list(ts.lora_target_modules),
         "epochs": ts.train_epochs,
         "max_steps": ts.train_max_steps,
         "learning_rate": ts.train_learning_rate,
@@ -78,6 +90,8 @@ def gate_config(ts: TaskSettings) -> GateConfig:
         text_floor=ts.text_gate_floor,
         examples=ts.gate_examples,
         min_examples=ts.gate_min_examples,
+        agreement_floor=ts.agreement_floor,
+        target_agreement=ts.target_agreement,
     )
 
 
@@ -148,7 +162,8 @@ def run(run_id: int, store: Store, catalogue: TaskCatalogue, config: JobConfig) 
     try:
         task = catalogue.get(job.record["task"])
         ts = config.task_settings(task.name)
-        cfg = train_config(ts, job.record["params"].get("train", {}), config.engine.threads)
+        overrides = job.record["params"].get("train", {})
+        cfg = train_config(ts, overrides, config.engine.threads, task.compare)
         trained = _train(job, task, cfg, config.engine)
 
         version = store.versions.allocate(task.name)
@@ -160,7 +175,7 @@ def run(run_id: int, store: Store, catalogue: TaskCatalogue, config: JobConfig) 
         card = _card(task, version, trained, gated, run_id, staging / ADAPTER)
         publish(staging, config.models_dir, task.name, version, card)
         staging = None
-        _conclude(job, registry, task, version, gated.verdict, card)
+        _conclude(job, registry, task, version, gated.verdict, card, ts.canary_share)
         return 0
     except BaseException as exc:
         if staging is not None:
@@ -176,7 +191,8 @@ def _train(job: _Run, task: Task[Any], cfg: TrainConfig, engine: EngineConfig) -
     job.say("loading the base model")
     base = engine.base.resolve(lambda msg: job.say(msg))
     model, tokenizer = load_for_training(base.path, cfg)
-    rows = list(job.store.iter_examples(task.name, "train"))
+    # a person's correction outranks every other answer to the same input
+    rows = outranked(job.store.iter_examples(task.name, "train"))
     distinct, too_long = tokenize_rows(tokenizer, task, rows, cfg.max_length)
     # recurring calls weigh more (see jarvis.core.split): what the program sends most
     weighted = traffic_weighted(distinct, {r["id"]: r.get("seen", 1) for r in rows})
@@ -204,7 +220,7 @@ def _gate(
 
     def judge(adapter: Adapter) -> GateReport:
         answer = engine_answerer(engine, task, adapter, limit)
-        return evaluate(task, heldout, answer, budget=limit)
+        return evaluate(task, heldout, answer, budget=limit, target_agreement=gate.target_agreement)
 
     report = judge(Adapter("default", candidate_dir))
     active_name = registry.active(task.name)
@@ -212,15 +228,13 @@ def _gate(
     if active_name is not None:
         job.say("gating the active version", heldout=len(heldout))
         active_report = judge(Adapter("active", registry.adapter(task.name, active_name).path))
-    # a task known only by its schema parses whatever has the right shape: agreement decides
-    by_schema = getattr(task, "origin", "python") == "schema" and not task.is_free_text
     verdict = decide(
         report,
         active_report,
         gate.floor,
         text_floor=gate.text_floor,
         min_examples=gate.min_examples,
-        agreement_floor=gate.floor if by_schema else None,
+        agreement_floor=gate.agreement_floor,
     )
     return _Gated(
         report, active_report, active_name, verdict, gate, engine.backend, engine.config.constrained
@@ -237,7 +251,11 @@ def _card(
 ) -> dict[str, Any]:
     """Everything worth knowing about the version, written beside its adapter."""
     result, rows = trained.result, trained.rows
-    gate: dict[str, Any] = {"floor": gated.config.floor}
+    gate: dict[str, Any] = {
+        "floor": gated.config.floor,
+        "agreement_floor": gated.config.agreement_floor,
+        "target_agreement": gated.config.target_agreement,
+    }
     if task.is_free_text:
         gate["text_floor"] = gated.config.text_floor
     return {
@@ -260,6 +278,8 @@ def _card(
             ],
             "config": trained.config.as_dict(),
             "steps": result.steps,
+            "replay_rounds": result.replay_rounds,
+            "learned": result.learned,  # share of examples known at the last check
             "first_loss": result.first_loss,
             "final_loss": result.final_loss,
             "losses": [round(x, 5) for x in result.losses],
@@ -276,6 +296,8 @@ def _card(
             "active": gated.active.as_dict() if gated.active else None,
             "verdict": gated.verdict.as_dict(),
         },
+        # the router escalates the version's answers below this confidence to the teacher
+        "confidence_threshold": (gated.candidate.calibration or {}).get("threshold"),
         "run_id": run_id,
         "serving": {"vllm_problems": vllm_problems(adapter_dir)},
     }
@@ -288,19 +310,23 @@ def _conclude(
     version: str,
     verdict: GateVerdict,
     card: dict[str, Any],
+    canary_share: float = 1.0,
 ) -> None:
-    """Record the version (candidate or rejected), promote it if the gate said so."""
+    """Record the version (candidate or rejected); release it if the gate said so: promoted
+    when nothing is active, else a canary beside the active version."""
     store = job.store
     status = "candidate" if verdict.promote else "rejected"
     store.versions.set_status(task.name, version, status, card)
-    if verdict.promote:
-        registry.promote(task.name, version)
+    released = registry.release(task.name, version, canary_share) if verdict.promote else None
     store.add_event(
         "trained",
         f"{task.name} {version}: {verdict.reason}",
         task=task.name,
         version=version,
         promoted=verdict.promote,
+        released=released,
     )
-    job.say("done", version=version, promoted=verdict.promote, reason=verdict.reason)
+    job.say(
+        "done", version=version, promoted=verdict.promote, released=released, reason=verdict.reason
+    )
     store.runs.finish(job.id, "succeeded")

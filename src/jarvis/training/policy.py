@@ -5,10 +5,13 @@
   (the new run trains on all of them, old and new);
 * drift: the student's recent fallback rate exceeds ``fallback_limit`` over a full window of
   ``fallback_window`` student calls since the last run, or its live agreement with the
-  teacher (shadow checks, :mod:`jarvis.routing.shadow`) falls below ``shadow_floor``.
+  teacher (shadow checks, :mod:`jarvis.routing.shadow`) falls below ``shadow_floor``;
+* feedback: the active version got ``feedback_min`` negative feedback (a low score or a
+  correction, :mod:`jarvis.routing.feedback`) since the last run.
 
 And when a version should be rolled back (:func:`rollback_due`): its live agreement is below
-its predecessor's by more than ``shadow_rollback_margin``.
+its predecessor's by more than ``shadow_rollback_margin``; and what to do with a canary
+(:func:`canary_due`): ramp it up while its live agreement holds, roll it back when it does not.
 
 A failed run is not retried at once: only after more data arrives or a cool-down.
 """
@@ -67,6 +70,9 @@ def training_due(store: Store, ts: TaskSettings, task: str, now: float | None = 
         )
     active = store.versions.active(task)
     if active is not None:
+        bad = store.feedback.negative(task, active, since=last["started_at"] or 0.0)
+        if bad >= ts.feedback_min:
+            return Due(task, f"{bad} negative feedback on {active} since run {last['id']}", n_train)
         live = _live(store, ts, task, active, since=last["started_at"] or 0.0)
         floor = ts.shadow_floor
         if live is not None and live[1] < floor:
@@ -110,3 +116,30 @@ def rollback_due(store: Store, ts: TaskSettings, task: str) -> str | None:
             f"worse by more than {margin:.0%}"
         )
     return None
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    action: str  # "ramp" or "rollback"
+    reason: str
+
+
+def canary_due(store: Store, ts: TaskSettings, task: str) -> CanaryStep | None:
+    """What the task's canary has earned since its share last changed, or None (no canary,
+    or not enough shadow checks yet): "rollback" when its live agreement is below the active
+    version's by more than ``shadow_rollback_margin`` (below ``shadow_floor`` when the
+    active version has too few checks), else "ramp"."""
+    canary = store.versions.canary(task)
+    if canary is None:
+        return None
+    mine = _live(store, ts, task, canary["version"], since=canary["since"])
+    if mine is None:
+        return None
+    active = store.versions.active(task)
+    theirs = _live(store, ts, task, active) if active is not None else None
+    bar = theirs[1] - ts.shadow_rollback_margin if theirs is not None else ts.shadow_floor
+    against = f"{active}'s {theirs[1]:.0%}" if theirs is not None else "the floor"
+    facts = f"{canary['version']} agrees {mine[1]:.0%} over {mine[0]} live checks"
+    if mine[1] < bar:
+        return CanaryStep("rollback", f"{facts}, below {against} by more than the margin")
+    return CanaryStep("ramp", f"{facts} (vs {against})")

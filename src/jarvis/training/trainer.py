@@ -1,8 +1,17 @@
 """LoRA fine-tuning of the student on a CPU, readable top to bottom.
 
-    base model (bf16, frozen) + LoRA adapters (fp32, trained) on the attention projections
+    base model (bf16, frozen) + LoRA adapters (fp32, trained) on attention and MLP
     loss: cross-entropy on the answer tokens only; the LM head runs only at those positions
     batches: length-bucketed under a token budget; AdamW; linear warm-up then cosine decay
+    epochs, then replay rounds: every example is checked, the ones not yet learned go again
+
+Replay is what makes the student say what the teacher says. After two epochs a 135M model
+answers most inputs right but not the rare ones, and a rare input can be the one every user
+sees first (a new game's level 1: one distinct example among hundreds). Each round reads
+every example once without gradients and replays those whose answer the model would not yet
+write greedily with every token at probability ``learned_at`` or more; rounds stop when all
+are learned, after ``replay_rounds`` or at ``time_budget_s``. Measured on 300 level examples
+(README): held-out exact match 75% after two epochs, 100% with replay, in 7 minutes.
 
 The LM head is the costliest layer of a small model with a large vocabulary (Gemma 3's 262k
 tokens are ~170M of its 270M parameters), so it is applied to the answer positions alone:
@@ -21,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jarvis.core.task_settings import LORA_TARGET_MODULES
 from jarvis.models.loading import load_causal_lm, load_tokenizer
 from jarvis.models.threads import set_threads
 from jarvis.training.dataset import IGNORE, TokenizedExample, collate, length_batches
@@ -33,10 +43,11 @@ class TrainConfig:
     rank: int = 16  # LoRA rank r
     alpha: int = 32  # LoRA scaling alpha (effective scale alpha / r)
     dropout: float = 0.0  # LoRA dropout; 0 keeps small-data runs deterministic and fast
-    target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
-    )
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGET_MODULES))
     epochs: float = 3.0  # passes over the training examples (fractions allowed)
+    replay_rounds: int = 0  # after the epochs: rounds replaying the examples not yet learned
+    learned_at: float = 0.9  # learned: greedy writes the answer, every token at least this sure
+    time_budget_s: float | None = None  # no new replay round starts after this
     max_steps: int | None = None  # stop after this many optimizer steps, if set
     learning_rate: float = 1e-3
     warmup_fraction: float = 0.06
@@ -59,6 +70,8 @@ class TrainConfig:
             raise ValueError("learning_rate must be > 0")
         if self.tokens_per_batch < 16 or self.max_batch < 1 or self.max_length < 16:
             raise ValueError("tokens_per_batch, max_batch and max_length are too small")
+        if self.replay_rounds < 0 or not 0.0 < self.learned_at <= 1.0:
+            raise ValueError("replay_rounds must be >= 0 and learned_at in (0, 1]")
         if self.dtype not in ("bfloat16", "float32"):
             raise ValueError("dtype must be bfloat16 or float32")
 
@@ -90,6 +103,8 @@ class TrainResult:
     examples_per_s: float
     seconds_per_step: float
     peak_rss_mb: float
+    replay_rounds: int = 0  # replay rounds run
+    learned: float | None = None  # share of examples learned at the last check (None: none)
 
 
 def load_for_training(base_path: Path, cfg: TrainConfig) -> tuple[Any, Any]:
@@ -110,8 +125,20 @@ def load_for_training(base_path: Path, cfg: TrainConfig) -> tuple[Any, Any]:
     return peft_model, tokenizer
 
 
-def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
-    """Mean cross-entropy over answer tokens, running the LM head only where it is needed."""
+@dataclass(frozen=True, slots=True)
+class AnswerFit:
+    """How well the model knows one example's answer (teacher-forced)."""
+
+    right: bool  # greedy decoding would write every answer token
+    least: float  # the lowest probability it gives a token of the answer
+
+    def learned(self, at: float) -> bool:
+        return self.right and self.least >= at
+
+
+def answer_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, list[AnswerFit]]:
+    """Mean cross-entropy over answer tokens, running the LM head only where it is needed;
+    and, per example of the batch, how well the model knows its answer."""
     import torch  # the train extra
     import torch.nn.functional as F
 
@@ -127,14 +154,34 @@ def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
     cap = getattr(base.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
-    return F.cross_entropy(logits, targets[keep])
+    wanted = targets[keep]
+    loss = F.cross_entropy(logits, wanted)
+    with torch.no_grad():
+        probs = logits.detach().softmax(-1)
+        p_wanted = probs.gather(1, wanted[:, None])[:, 0]
+        right = probs.argmax(-1) == wanted
+        rows = keep.nonzero()[:, 0]
+        fits = []
+        for i in range(int(batch["input_ids"].shape[0])):
+            mine = rows == i
+            fits.append(
+                AnswerFit(
+                    right=bool(right[mine].all()),
+                    least=float(p_wanted[mine].min()) if bool(mine.any()) else 1.0,
+                )
+            )
+    return loss, fits
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    warmup = max(1, int(total * cfg.warmup_fraction))
-    if step < warmup:
-        return cfg.learning_rate * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
+def lr_at_pass(
+    position: float, passes: float, warmup_steps: int, step: int, cfg: TrainConfig
+) -> float:
+    """The learning rate at ``position`` (in passes over the data) of ``passes``: warm-up over
+    the first steps, then cosine decay to a tenth; replay rounds count as passes, so the rate
+    keeps falling while the last examples are learned."""
+    if step < warmup_steps:
+        return cfg.learning_rate * (step + 1) / warmup_steps
+    progress = min(1.0, position / max(passes, 1e-9))
     return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -176,58 +223,140 @@ def train(
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
+    run = _Run(model, tokenizer, cfg, on_progress, should_stop)
     schedule, per_epoch, total = plan_batches(examples, cfg)
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    model.train()
-    losses: list[float] = []
-    seen = 0
-    started = time.perf_counter()
-    for step in range(total):
-        if should_stop is not None and should_stop():
+    run.passes = total / per_epoch + cfg.replay_rounds
+    run.warmup = max(1, int(total * cfg.warmup_fraction))
+    for i, batch in enumerate(schedule[:total]):
+        if not run.step(batch, i / per_epoch, total):
             break
-        lr = lr_at(step, total, cfg)
-        for group in optimizer.param_groups:
+    rounds, learned = 0, None
+    position = total / per_epoch
+    while rounds < cfg.replay_rounds and not run.stopped and not run.out_of_time():
+        todo = run.unlearned(examples)
+        learned = 1 - len(todo) / len(examples)
+        if not todo:
+            break
+        rounds += 1
+        batches = length_batches(todo, cfg.tokens_per_batch, cfg.max_batch, cfg.seed + 100 + rounds)
+        for j, batch in enumerate(batches):
+            if not run.step(batch, position + j / len(batches), len(run.losses) + len(batches) - j):
+                break
+        position += 1
+    if rounds and rounds == cfg.replay_rounds and not run.stopped:
+        learned = 1 - len(run.unlearned(examples)) / len(examples)
+    return run.result(examples, skipped_too_long, rounds, learned)
+
+
+class _Run:
+    """One training run's optimizer, clock and figures."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        cfg: TrainConfig,
+        on_progress: Callable[[Progress], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        import torch  # the train extra
+
+        self.model, self.cfg = model, cfg
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
+        self.on_progress, self.should_stop = on_progress, should_stop
+        self.losses: list[float] = []
+        self.seen = 0
+        self.passes = 1.0
+        self.warmup = 1
+        self.stopped = False
+        self.started = time.perf_counter()
+        model.train()
+
+    def out_of_time(self) -> bool:
+        budget = self.cfg.time_budget_s
+        return budget is not None and time.perf_counter() - self.started >= budget
+
+    def step(self, examples: list[TokenizedExample], position: float, total: int) -> bool:
+        """One optimizer step on ``examples``; False once asked to stop."""
+        import torch  # the train extra
+
+        if self.should_stop is not None and self.should_stop():
+            self.stopped = True
+            return False
+        step = len(self.losses)
+        lr = lr_at_pass(position, self.passes, self.warmup, step, self.cfg)
+        for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batch = collate(schedule[step], pad_id)
-        loss = answer_loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
+        loss, _ = answer_loss(self.model, collate(examples, self.pad_id))
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        losses.append(float(loss.item()))
-        seen += len(schedule[step])
-        elapsed = time.perf_counter() - started
-        if on_progress is not None:
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.losses.append(float(loss.item()))
+        self.seen += len(examples)
+        if self.on_progress is not None:
+            elapsed = time.perf_counter() - self.started
             per_step = elapsed / (step + 1)
-            on_progress(
+            self.on_progress(
                 Progress(
                     step=step + 1,
-                    total_steps=total,
-                    epoch=(step + 1) / per_epoch,
-                    loss=losses[-1],
-                    examples_per_s=seen / elapsed,
+                    total_steps=max(total, step + 1),
+                    epoch=position,
+                    loss=self.losses[-1],
+                    examples_per_s=self.seen / elapsed,
                     seconds_per_step=per_step,
-                    eta_s=per_step * (total - step - 1),
+                    eta_s=per_step * max(0, total - step - 1),
                     learning_rate=lr,
                 )
             )
-    model.eval()
-    duration = time.perf_counter() - started
-    steps = len(losses)
-    tail = losses[-max(1, min(10, steps // 5)) :]
-    return TrainResult(
-        steps=steps,
-        final_loss=sum(tail) / len(tail),
-        first_loss=losses[0],
-        losses=losses,
-        examples=len(examples),
-        skipped_too_long=skipped_too_long,
-        duration_s=duration,
-        examples_per_s=seen / duration if duration else 0.0,
-        seconds_per_step=duration / steps if steps else 0.0,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    )
+        return True
+
+    def unlearned(self, examples: list[TokenizedExample]) -> list[TokenizedExample]:
+        """The examples whose answer the model does not know yet (one pass, no gradients)."""
+        import torch  # the train extra
+
+        todo: list[TokenizedExample] = []
+        self.model.eval()
+        with torch.no_grad():
+            for batch in length_batches(
+                examples, self.cfg.tokens_per_batch, self.cfg.max_batch, self.cfg.seed
+            ):
+                _, fits = answer_loss(self.model, collate(batch, self.pad_id))
+                todo.extend(
+                    e
+                    for e, f in zip(batch, fits, strict=True)
+                    if not f.learned(self.cfg.learned_at)
+                )
+        self.model.train()
+        return todo
+
+    def result(
+        self,
+        examples: list[TokenizedExample],
+        skipped_too_long: int,
+        rounds: int,
+        learned: float | None,
+    ) -> TrainResult:
+        self.model.eval()
+        duration = time.perf_counter() - self.started
+        losses = self.losses
+        steps = len(losses)
+        tail = losses[-max(1, min(10, steps // 5)) :] or [float("nan")]
+        return TrainResult(
+            steps=steps,
+            final_loss=sum(tail) / len(tail),
+            first_loss=losses[0] if losses else float("nan"),
+            losses=losses,
+            examples=len(examples),
+            skipped_too_long=skipped_too_long,
+            duration_s=duration,
+            examples_per_s=self.seen / duration if duration else 0.0,
+            seconds_per_step=duration / steps if steps else 0.0,
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            replay_rounds=rounds,
+            learned=learned,
+        )

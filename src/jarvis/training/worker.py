@@ -26,7 +26,7 @@ from jarvis.core.errors import ConfigError, ConflictError
 from jarvis.core.task_settings import TaskSettingsFor
 from jarvis.registry import Registry
 from jarvis.store import Store
-from jarvis.training.policy import rollback_due, training_due
+from jarvis.training.policy import canary_due, rollback_due, training_due
 
 log = logging.getLogger(__name__)
 
@@ -213,11 +213,27 @@ class Worker:
             rolled.append(name)
         return rolled
 
+    def judge_canaries(self) -> list[tuple[str, str]]:
+        """Ramp up each canary whose live agreement holds, roll back the ones that do not;
+        return (task, action) for each step taken (each is an event)."""
+        steps = []
+        for name in self.store.task_names():
+            due = canary_due(self.store, self.config.task_settings(name), name)
+            if due is None:
+                continue
+            if due.action == "rollback":
+                self.registry.abort_canary(name, due.reason)
+            else:
+                self.registry.ramp(name, due.reason)
+            steps.append((name, due.action))
+        return steps
+
     def step(self) -> JobOutcome | None:
-        """Recover, roll back what does worse live, queue what is due, and run the oldest
-        queued job (if no job is running)."""
+        """Recover, roll back what does worse live, move canaries on, queue what is due, and
+        run the oldest queued job (if no job is running)."""
         self.recover()
         self.roll_back_worse()
+        self.judge_canaries()
         self.enqueue_due()
         if self.busy():
             return None

@@ -31,7 +31,8 @@ def task_row(rt: Jarvis, stats: dict[str, Any]) -> dict[str, Any]:
     settings = rt.settings
     declared = rt.tasks.get(name)
     threshold = rt.task_settings(name).threshold  # what the worker acts on
-    routed = stats["student_calls"] + stats["fallbacks"]  # calls the student was asked first
+    # calls the student was asked first: served, fell back, or escalated for doubt
+    routed = stats["student_calls"] + stats["fallbacks"] + stats.get("escalations", 0)
     saved, tokens_in, tokens_out = rt.store.insights.student_tokens(name)
     cost = (tokens_in * settings.teacher_price_in + tokens_out * settings.teacher_price_out) / 1e6
     running = [r for r in rt.store.runs.recent(name, limit=3) if r["status"] in ACTIVE]
@@ -48,8 +49,34 @@ def task_row(rt: Jarvis, stats: dict[str, Any]) -> dict[str, Any]:
         "teacher_calls_saved": saved,
         "cost_saved_usd": round(cost, 6),
         "run": _run(running[0]) if running else None,
+        "escalation_rate": _share(stats.get("escalations", 0), routed),
         "live_agreement": _live_agreement(rt, name, stats["active_version"]),
+        **_held_out(rt, name, stats["active_version"]),
+        "feedback": _feedback(rt, name, stats["active_version"]),
     }
+
+
+def _held_out(rt: Jarvis, task: str, version: str | None) -> dict[str, Any]:
+    """The active version's gate figures: agreement with the teacher on held-out examples,
+    its confidence threshold and the share of calls it keeps at that threshold."""
+    found = rt.store.versions.get(task, version) if version else None
+    card = (found or {}).get("card") or {}
+    candidate = (card.get("gate") or {}).get("candidate") or {}
+    calibration = candidate.get("calibration") or {}
+    return {
+        "held_out_agreement": candidate.get("agreement"),
+        "confidence_threshold": card.get("confidence_threshold"),
+        "coverage": calibration.get("coverage"),
+    }
+
+
+def _feedback(rt: Jarvis, task: str, version: str | None) -> dict[str, Any]:
+    """Feedback on the active version's answers (and, overall, on the task's)."""
+    per = rt.store.feedback.by_version(task)
+    total = sum(v["feedback"] for v in per.values())
+    negative = sum(v["negative"] for v in per.values())
+    mine = per.get(version) if version else None
+    return {"total": total, "negative": negative, "active": mine}
 
 
 def _live_agreement(rt: Jarvis, task: str, version: str | None) -> float | None:
@@ -114,8 +141,11 @@ def task_detail(rt: Jarvis, task: Task[Any]) -> dict[str, Any]:
                     k: train.get(k)
                     for k in ("examples", "steps", "first_loss", "final_loss", "duration_s")
                 },
+                "confidence_threshold": card.get("confidence_threshold"),
                 "gate": {
                     "floor": gate.get("floor"),
+                    "agreement_floor": gate.get("agreement_floor"),
+                    "target_agreement": gate.get("target_agreement"),
                     "engine": gate.get("engine"),
                     "candidate": _gate_report(gate.get("candidate")),
                     "active": _gate_report(gate.get("active")),
@@ -140,9 +170,13 @@ def task_detail(rt: Jarvis, task: Task[Any]) -> dict[str, Any]:
 def _gate_report(report: dict[str, Any] | None) -> dict[str, Any] | None:
     if not report:
         return None
-    keep = ("examples", "format_pass", "semantic_pass", "field_agreement", "exact_match")
-    extra = ("tokens_out_mean", "seconds", "text_similarity", "text_metric")
-    out = {k: report.get(k) for k in (*keep, *extra)}
+    keep = ("examples", "format_pass", "semantic_pass", "agreement", "compare")
+    extra = ("field_agreement", "exact_match", "tokens_out_mean", "seconds", "text_similarity")
+    out = {k: report.get(k) for k in (*keep, *extra, "text_metric")}
+    calibration = report.get("calibration") or {}
+    out["threshold"] = calibration.get("threshold")
+    out["coverage"] = calibration.get("coverage")
+    out["curve"] = calibration.get("curve") or []  # (threshold, coverage, agreement)
     out["failures"] = list(report.get("failures") or [])[:5]
     return out
 
@@ -161,6 +195,8 @@ def recent_calls(rt: Jarvis, task: Task[Any], limit: int = 25) -> list[dict[str,
                 "valid",
                 "reason",
                 "fallback",
+                "escalated",
+                "confidence",
                 "attempts",
                 "latency_ms",
                 "error",

@@ -34,6 +34,8 @@
       h("td", { class: "num" }, fmt.num(t.calls)),
       h("td", { class: "num share" }, fmt.pct(t.student_share)),
       h("td", { class: "num" }, t.fallbacks ? `${fmt.num(t.fallbacks)} (${fmt.pct(t.fallback_rate)})` : "0"),
+      h("td", { class: "num escalated" }, t.escalations ? `${fmt.num(t.escalations)} (${fmt.pct(t.escalation_rate)})` : "0"),
+      h("td", { class: "num agreement" }, `${fmt.pct(t.held_out_agreement)} / ${fmt.pct(t.live_agreement)}`),
       h("td", {}, progressBar(t.threshold_progress, threshold)),
       h("td", {}, sourceBadge(t)),
       h("td", { class: "num" }, fmt.ms(t.latency_p50_ms.student)),

@@ -21,7 +21,9 @@
       card("active version", t.active_version || "none", t.active_version ? "served by the student" : "the teacher answers"),
       card("p50 latency", `${fmt.ms(t.latency_p50_ms.student)} / ${fmt.ms(t.latency_p50_ms.teacher)}`, "student / teacher"),
       card("teacher calls saved", fmt.num(t.teacher_calls_saved), `${fmt.usd(t.cost_saved_usd)} saved`),
-      card("live agreement", fmt.pct(t.live_agreement), "active version vs teacher (shadow)"),
+      card("agreement with the teacher", `${fmt.pct(t.held_out_agreement)} / ${fmt.pct(t.live_agreement)}`, "active version: held-out / live (shadow)"),
+      card("escalations", `${fmt.num(t.escalations)} (${fmt.pct(t.escalation_rate)})`, t.confidence_threshold != null ? `below confidence ${t.confidence_threshold.toFixed(3)} · coverage ${fmt.pct(t.coverage)}` : "no calibrated threshold"),
+      card("feedback", `${fmt.num(t.feedback.total)} · ${fmt.num(t.feedback.negative)} negative`, t.feedback.active ? `on ${t.active_version}: ${fmt.num(t.feedback.active.feedback)} (${fmt.num(t.feedback.active.negative)} negative)` : "POST /v1/calls/{id}/feedback"),
     );
   }
 
@@ -102,6 +104,9 @@
     const rows = [
       ["format pass", "format_pass", fmt.pct],
       ["semantic pass", "semantic_pass", fmt.pct],
+      ["agreement with the teacher", "agreement", fmt.pct],
+      ["confidence threshold", "threshold", (x) => (x == null ? "–" : x.toFixed(3))],
+      ["coverage at the threshold", "coverage", fmt.pct],
       ["field agreement", "field_agreement", fmt.pct],
       ["exact match", "exact_match", fmt.pct],
       ["chrF vs teacher", "text_similarity", (x) => (x == null ? "–" : x.toFixed(3))],
@@ -115,6 +120,26 @@
       { class: "gate" },
       h("thead", {}, h("tr", {}, h("th", {}, "held-out gate"), h("th", { class: "num" }, v.name), act ? h("th", { class: "num" }, `${v.parent} (was active)`) : null)),
       h("tbody", {}, ...rows.map(([label, key, f]) => h("tr", {}, h("td", {}, label), h("td", { class: "num" }, f(cand[key])), act ? h("td", { class: "num" }, f(act[key])) : null))),
+    );
+  }
+
+  // Agreement of the answers the student keeps vs the share it keeps (coverage), for every
+  // confidence threshold: the calibration behind the escalations.
+  function curveChart(v) {
+    const curve = ((v.gate || {}).candidate || {}).curve || [];
+    if (!curve.length) return null;
+    const low = Math.min(...curve.map((c) => c[2]));
+    return h(
+      "figure",
+      { class: "curve" },
+      lineChart([{ name: "agreement vs coverage", color: "#5cb85c", points: curve.map((c) => [c[1], c[2]]) }], {
+        height: 140,
+        legend: true,
+        yMin: Math.max(0, Math.floor(low * 10) / 10 - 0.05),
+        yMax: 1,
+        yFormat: (x) => `${Math.round(x * 100)}%`,
+        xFormat: (x) => `${Math.round(x * 100)}% kept`,
+      }),
     );
   }
 
@@ -140,7 +165,7 @@
             v.active || v.status === "rejected" ? null : h("button", { class: "btn small", "data-promote": v.name, onclick: () => admin(`promote`, { version: v.name }) }, "Promote"),
           ),
           h("div", { class: `verdict ${verdict.promote ? "pass" : "fail"}` }, verdict.reason || "no gate verdict"),
-          gateTable(v),
+          h("div", { class: "gate-box" }, gateTable(v), curveChart(v)),
         );
       }),
     );
