@@ -137,14 +137,13 @@ class Registry:
         return read_card(self.models_dir, task, version)
 
     def confidence_threshold(self, task: str, version: str) -> float | None:
-        """The version's calibrated confidence threshold (None: none in its card). A card
-        never changes once published, so each is read once."""
+        """The version's calibrated confidence threshold (None: none in its card, which is
+        then served without a cascade). A card never changes once its version is gated, so
+        each is read once, from the store."""
         key = f"{task}@{version}"
         if key not in self._thresholds:
-            try:
-                value = self.card(task, version).get("confidence_threshold")
-            except ConfigError:
-                value = None  # no card (yet): serve without a cascade, as before
+            row = self.store.versions.get(task, version) or {}
+            value = (row.get("card") or {}).get("confidence_threshold")
             self._thresholds[key] = None if value is None else float(value)
         return self._thresholds[key]
 

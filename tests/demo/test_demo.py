@@ -49,6 +49,7 @@ def test_the_demo_closes_the_loop_on_a_tiny_model(
     # The tiny random model cannot pass a real gate: a floor of 0 lets it be promoted, so the
     # student phase really runs on the trained version (and falls back when it slips).
     monkeypatch.setenv("JARVIS_GATE_FLOOR", "0")
+    monkeypatch.setenv("JARVIS_AGREEMENT_FLOOR", "0")
     monkeypatch.setenv("JARVIS_ENGINE", "torch")
     monkeypatch.setenv("JARVIS_GATE_EXAMPLES", "4")
     monkeypatch.setenv("JARVIS_GATE_MIN_EXAMPLES", "1")  # a tiny demo holds out a handful

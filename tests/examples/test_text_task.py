@@ -104,6 +104,7 @@ def tiny_settings(home: Path, base: Path, **overrides: object) -> Settings:
         "gate_min_examples": 3,
         "gate_floor": 0.0,  # the tiny random model writes nonsense: judge the path, not it
         "text_gate_floor": 0.0,
+        "agreement_floor": 0.0,
         "train_threads": 2,
         "heldout_share": 0.2,
     }
@@ -163,5 +164,5 @@ def test_threshold_train_gate_promote_then_a_candidate_below_its_text_floor_is_r
     # and had it cleared the floor, the active version's score would have been its bar
     candidate, active = GateReport(**gate["candidate"]), GateReport(**gate["active"])
     lenient = decide(candidate, active, floor=0.0, text_floor=0.0)
-    worse = candidate.text_similarity < active.text_similarity  # type: ignore[operator]
-    assert lenient.promote is not worse
+    assert lenient.paired["score"]["examples"] == gate["candidate"]["examples"]
+    assert lenient.promote is not lenient.paired["score"]["worse"]

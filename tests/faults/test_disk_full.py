@@ -38,6 +38,8 @@ def tiny_settings(home: Path, base: Path) -> Settings:
         gate_examples=2,
         gate_min_examples=2,
         gate_floor=0.0,
+        agreement_floor=0.0,
+        canary_share=1.0,  # a version that passes its gate is promoted at once
         train_threads=2,
         heldout_share=0.2,
     )

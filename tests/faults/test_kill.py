@@ -216,6 +216,7 @@ def test_kill_9_of_the_worker_and_its_job_after_staging_leaves_no_version_behind
         "JARVIS_GATE_EXAMPLES": "40",
         "JARVIS_GATE_MIN_EXAMPLES": "2",
         "JARVIS_GATE_FLOOR": "0",
+        "JARVIS_AGREEMENT_FLOOR": "0",
         "JARVIS_TRAIN_THREADS": "2",
         "JARVIS_ENGINE": "torch",
     }

@@ -216,6 +216,7 @@ def test_secrets_never_reach_the_logs_or_the_store(
         "JARVIS_GATE_EXAMPLES": "2",
         "JARVIS_GATE_MIN_EXAMPLES": "2",
         "JARVIS_GATE_FLOOR": "0",
+        "JARVIS_AGREEMENT_FLOOR": "0",
         "JARVIS_TRAIN_THREADS": "2",
         "JARVIS_ENGINE": "torch",
     }

@@ -113,14 +113,15 @@ def test_a_merged_gguf_answers_like_the_base_with_the_adapter_at_runtime(
     )
     types = {t.name: t.tensor_type.name for t in reader.tensors}
     before = {t.name: t.tensor_type.name for t in original.tensors}
-    targets = {n for n in types if n.endswith(("attn_q.weight", "attn_k.weight", "attn_v.weight"))}
-    targets |= {n for n in types if n.endswith("attn_output.weight")}
-    assert len(targets) == 4 * 30
+    # the default LoRA layers, by llama.cpp's names: attention and MLP of each of the 30 blocks
+    layers = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+    targets = {n for n in types if n.endswith(tuple(f"{x}.weight" for x in layers))}
+    assert len(targets) == 7 * 30
     assert {types[n] for n in targets} == {merged_type}
     assert {n: t for n, t in types.items() if n not in targets} == {
         n: t for n, t in before.items() if n not in targets
     }
-    untouched = "blk.0.ffn_down.weight"
+    untouched = "token_embd.weight"
     assert np.array_equal(
         next(t.data for t in reader.tensors if t.name == untouched),
         next(t.data for t in original.tensors if t.name == untouched),
@@ -141,8 +142,9 @@ def test_a_merged_gguf_answers_like_the_base_with_the_adapter_at_runtime(
     assert rms(effect) > 1.0  # the adapter really moves the logits
     assert np.corrcoef(from_merged, at_runtime)[0, 1] > 0.998
     assert np.corrcoef(from_merged - plain, effect)[0, 1] > 0.97
-    assert rms(from_merged - at_runtime) < 2 * noise  # measured: 1.3x (Q8_0), 1.1x (Q4_1)
-    assert rms(from_merged - plain) > 3 * rms(from_merged - at_runtime)  # measured: 6.8x, 7.9x
+    # merging 7 layers per block rounds more weights than the 4 of attention alone did
+    assert rms(from_merged - at_runtime) < 4 * noise  # measured: 2.8x (Q8_0), 2.1x (Q4_1)
+    assert rms(from_merged - plain) > 2.5 * rms(from_merged - at_runtime)  # measured: 3.3x, 4.3x
     assert np.corrcoef(from_merged, plain)[0, 1] < 0.99  # clearly not the bare base
 
 

@@ -391,6 +391,7 @@ def test_task_stats_count_examples_per_split(store: Store) -> None:
         "teacher_calls": 0,
         "student_calls": 0,
         "fallbacks": 0,
+        "escalations": 0,
         "invalid_calls": 0,
         "examples_train": 0,
         "examples_heldout": 0,

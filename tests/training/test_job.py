@@ -34,6 +34,7 @@ def tiny_settings(home: Path, base: Path, **overrides: object) -> Settings:
         "gate_examples": 3,
         "gate_min_examples": 3,
         "gate_floor": 0.0,
+        "agreement_floor": 0.0,
         "train_threads": 2,
         "heldout_share": 0.2,
     }
@@ -162,8 +163,29 @@ def test_the_worker_trains_at_the_threshold_and_the_router_picks_up_the_student(
     assert result.attempts[1].sampling.temperature > 0  # the retry really sampled
 
 
+def test_a_retrained_version_is_first_a_canary_beside_the_active_one(
+    home: Path, tiny_base: Path
+) -> None:
+    settings = tiny_settings(home, tiny_base, canary_share=0.25)
+    rt = Jarvis(settings)
+    fill(rt, 30)
+    assert job.run(queue(rt), settings) == 0
+    fill(rt, 5)
+    assert job.run(queue(rt), settings) == 0
+
+    assert rt.store.versions.active("create_next_level") == "v0001"
+    assert rt.store.versions.canary("create_next_level") == {
+        "version": "v0002",
+        "share": 0.25,
+        "since": pytest.approx(time.time(), abs=120),
+    }
+    newest = rt.store.insights.events("create_next_level", limit=2)
+    assert [e["kind"] for e in newest] == ["trained", "canary"]
+    assert "v0002 serves 25% of the calls beside v0001" in newest[1]["message"]
+
+
 def test_rollback_restores_the_previous_version(home: Path, tiny_base: Path) -> None:
-    settings = tiny_settings(home, tiny_base)
+    settings = tiny_settings(home, tiny_base, canary_share=1.0)  # promoted at once
     rt = Jarvis(settings)
     fill(rt, 30)
     assert job.run(queue(rt), settings) == 0

@@ -39,8 +39,8 @@ def heldout_headlines(n: int) -> list[dict[str, Any]]:
 def candidate(reply: Callable[[str], str], tokens: int = 12) -> Any:
     """A fake model: answers each sentence with ``reply(sentence)``."""
 
-    def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
-        return [(reply(inputs["sentence"]), tokens) for inputs in batch]
+    def answer(batch: Sequence[dict[str, Any]]) -> list[tuple[str, int, float | None]]:
+        return [(reply(inputs["sentence"]), tokens, None) for inputs in batch]
 
     return answer
 
@@ -55,6 +55,11 @@ def lower_case(sentence: str) -> str:
 
 
 def text_report(similarity: float | None, semantic_pass: float = 1.0) -> GateReport:
+    """A report on 20 examples, each scoring ``similarity`` (the paired tests read them)."""
+    answers = [
+        {"id": i, "valid": True, "agrees": (similarity or 0) >= 0.7, "score": similarity or 0.0}
+        for i in range(20)
+    ]
     return GateReport(
         examples=20,
         format_pass=1.0,
@@ -65,6 +70,7 @@ def text_report(similarity: float | None, semantic_pass: float = 1.0) -> GateRep
         seconds=0.0,
         text_similarity=similarity,
         text_metric=None if similarity is None else TEXT_METRIC,
+        answers=answers,
     )
 
 
@@ -139,7 +145,7 @@ def test_typed_tasks_have_no_text_score() -> None:
         ),
     }
 
-    report = evaluate(create_next_level, [row], lambda batch: [("{}", 1) for _ in batch])
+    report = evaluate(create_next_level, [row], lambda batch: [("{}", 1, None) for _ in batch])
 
     assert report.text_similarity is None and report.text_metric is None
 
@@ -155,11 +161,13 @@ def test_a_candidate_below_the_text_floor_is_not_promoted() -> None:
 
 
 def test_a_candidate_worse_than_the_active_version_is_not_promoted() -> None:
+    """Further from the teacher on every one of 20 examples: a sign test says so."""
     verdict = decide(text_report(0.80), text_report(0.85), floor=0.9, text_floor=0.5)
 
     assert verdict.promote is False
-    assert verdict.reason == (
-        "chrF 0.800 is below the active version's 0.850 on the same held-out examples"
+    assert verdict.reason.startswith(
+        "worse than the active version: chrF: on 20 shared examples the candidate alone is "
+        "right on 0, the active version alone on 20"
     )
 
 
@@ -169,8 +177,8 @@ def test_a_candidate_at_least_as_good_as_the_active_version_is_promoted() -> Non
 
     assert same.promote and better.promote
     assert better.reason == (
-        "semantic pass 100.0% ≥ floor 90.0% (active: 100.0%); chrF 0.900 ≥ floor 0.500 "
-        "(active: 0.850)"
+        "semantic pass 100.0% ≥ floor 90.0%; chrF 0.900 ≥ floor 0.500; not worse than the "
+        "active version (McNemar p = 1.000, 20 won / 0 lost)"
     )
 
 
@@ -191,7 +199,7 @@ def test_real_reports_a_sloppier_candidate_is_refused_against_a_better_active_ve
 
     assert sloppier.semantic_pass == active.semantic_pass == 1.0
     assert verdict.promote is False
-    assert "below the active version's 1.000" in verdict.reason
+    assert verdict.reason.startswith("worse than the active version: agreement: on 8 shared")
 
 
 @pytest.mark.parametrize("text_floor", [0.0, 1.0])

@@ -242,14 +242,15 @@ def test_stop_kills_a_long_running_program_and_runs_are_bounded(
 
 
 def test_the_time_limit_kills_a_program(client: httpx.Client, jac_site: LiveServer) -> None:
-    jac_site.rt.settings.jac_run_timeout_s = 2.5
+    # long enough for `jac run` to start on a busy 2-core machine (~3 s), far below the 60 s sleep
+    jac_site.rt.settings.jac_run_timeout_s = 8.0
     run = start(client, "example:slow.jac")
     got = events(client, run["id"])
     assert ("message", "start") in got
     exit_info = json.loads(got[-1][1])
     assert exit_info["status"] == "timeout"
     assert exit_info["message"] == "killed: timeout"
-    assert "time limit of 2.5 s reached" in exit_info["reason"]
+    assert "time limit of 8 s reached" in exit_info["reason"]
 
 
 def test_run_ids_and_programs_are_checked(client: httpx.Client) -> None:

@@ -96,3 +96,37 @@ def test_the_task_detail_has_growth_runs_and_versions(runtime: Jarvis) -> None:
     assert detail["task"]["run"]["id"] == run_id  # the overview row shows it is training
     assert detail["versions"] == []
     assert detail["output"] == "Map"
+
+
+def test_the_overview_shows_agreement_escalations_and_feedback_beside_validity(
+    settings: Settings, runtime_with_student: Jarvis, student: ScriptedStudent
+) -> None:
+    """The active version's held-out agreement, threshold and coverage come from its card;
+    escalations and feedback from the calls."""
+    rt = runtime_with_student
+    rt.sync_tasks()
+    rt.store.versions.allocate("create_next_level")
+    calibration = {"threshold": 0.8, "coverage": 0.9, "curve": [(0.5, 1.0, 0.9), (0.8, 0.9, 1.0)]}
+    card = {
+        "confidence_threshold": 0.8,
+        "gate": {"candidate": {"agreement": 0.95, "calibration": calibration}, "verdict": {}},
+    }
+    rt.store.versions.set_status("create_next_level", "v0001", "candidate", card)
+    rt.store.versions.promote("create_next_level", "v0001")
+    student.answers = [json.dumps(LEVEL_1)]
+    student.confidence = 0.3  # below the card's 0.8: every answer escalates
+    result = rt.call(create_next_level, {"last_levels": [], "difficulty": 1})
+    assert result.escalated and result.call_id is not None
+    rt.feedback(result.call_id, score=0.0)
+
+    level = row(rt, "create_next_level")
+
+    assert (level["escalations"], level["escalation_rate"]) == (1, 1.0)
+    assert level["fallbacks"] == 0
+    assert (level["held_out_agreement"], level["confidence_threshold"]) == (0.95, 0.8)
+    assert level["coverage"] == 0.9
+    assert level["feedback"] == {"total": 1, "negative": 1, "active": None}
+    [version] = views.task_detail(rt, create_next_level)["versions"]
+    assert version["gate"]["candidate"]["curve"] == [[0.5, 1.0, 0.9], [0.8, 0.9, 1.0]]
+    [call] = views.recent_calls(rt, create_next_level)
+    assert call["escalated"] and call["confidence"] == 0.3

@@ -4,9 +4,9 @@ import), which need a token when the server is exposed (:mod:`.security`)."""
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from jarvis.core.errors import (
@@ -108,7 +108,11 @@ def call_task(
 
 
 @router.post("/v1/calls/{call_id}/feedback", dependencies=[Depends(require_admin)])
-def feedback(call_id: int, body: FeedbackRequest, request: Request) -> dict[str, Any]:
+def feedback(
+    call_id: Annotated[int, Path(ge=1, le=2**62, description="The call's id (envelope).")],
+    body: FeedbackRequest,
+    request: Request,
+) -> dict[str, Any]:
     """A score and/or a corrected answer for a logged call (it changes the training data, so
     it needs the token when the server is exposed)."""
     try:

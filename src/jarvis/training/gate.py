@@ -34,7 +34,7 @@ from jarvis.registry import Adapter
 from jarvis.serving.engine import Engine, answer_cap
 from jarvis.store import Store
 from jarvis.training.calibration import calibrate
-from jarvis.training.paired import mcnemar
+from jarvis.training.paired import PairedTest, mcnemar, sign_test
 
 Answered = tuple[str, int, float | None]
 """One answer: (text, tokens generated, confidence or None)."""
@@ -83,6 +83,10 @@ class GateReport:
     def outcomes(self, key: str) -> dict[Any, bool]:
         """``valid`` or ``agrees`` per example id."""
         return {a["id"]: bool(a[key]) for a in self.answers}
+
+    def scores(self) -> dict[Any, float]:
+        """How close each answer came to the teacher's, per example id."""
+        return {a["id"]: float(a.get("score") or 0.0) for a in self.answers}
 
 
 def evaluate(
@@ -228,12 +232,7 @@ def decide(
         )
     paired: dict[str, Any] = {}
     if active is not None:
-        for key, what in (("valid", "validity"), ("agrees", "agreement")):
-            mine, theirs = candidate.outcomes(key), active.outcomes(key)
-            shared = [i for i in mine if i in theirs]
-            if not shared:
-                continue
-            test = mcnemar([mine[i] for i in shared], [theirs[i] for i in shared])
+        for key, what, test in _paired_tests(candidate, active):
             paired[key] = test.as_dict()
             if test.worse:
                 return GateVerdict(
@@ -244,13 +243,33 @@ def decide(
         reason += f"; agreement {agreement:.1%} ≥ floor {agreement_floor:.1%}"
     if similarity is not None:
         reason += f"; {metric} {similarity:.3f} ≥ floor {text_floor:.3f}"
-    if "agrees" in paired:
-        t = paired["agrees"]
+    if "score" in paired or "agrees" in paired:
+        t = paired.get("score") or paired["agrees"]
         reason += (
             f"; not worse than the active version (McNemar p = {t['p_worse']:.3f}, "
             f"{t['candidate_only']} won / {t['active_only']} lost)"
         )
     return GateVerdict(True, reason, paired)
+
+
+def _paired_tests(candidate: GateReport, active: GateReport) -> list[tuple[str, str, PairedTest]]:
+    """The candidate against the active version on the examples both answered: McNemar on
+    validity and agreement; for free text, a sign test on the chrF scores as well."""
+    tests = []
+    for key, what in (("valid", "validity"), ("agrees", "agreement")):
+        mine, theirs = candidate.outcomes(key), active.outcomes(key)
+        shared = [i for i in mine if i in theirs]
+        if shared:
+            tests.append(
+                (key, what, mcnemar([mine[i] for i in shared], [theirs[i] for i in shared]))
+            )
+    if candidate.text_metric is not None:
+        mine_s, theirs_s = candidate.scores(), active.scores()
+        shared = [i for i in mine_s if i in theirs_s]
+        if shared:
+            test = sign_test([mine_s[i] for i in shared], [theirs_s[i] for i in shared])
+            tests.append(("score", candidate.text_metric, test))
+    return tests
 
 
 def heldout_sample(store: Store, task: str, limit: int) -> list[dict[str, Any]]:

@@ -6,6 +6,9 @@ answer. McNemar's test looks only at the *discordant* examples (one version righ
 wrong): if the candidate were as good, each discordant example would go either way with
 probability 1/2, so the number the candidate loses is binomial(n, 1/2). The exact one-sided
 test (``scipy.stats.binomtest``) says how unlikely that many losses are.
+
+Free-text answers are scored (chrF), not right or wrong: :func:`sign_test` does the same on
+the examples where the two scores differ (which version came closer to the teacher).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["CONFIDENCE", "PairedTest", "mcnemar"]
+__all__ = ["CONFIDENCE", "PairedTest", "mcnemar", "sign_test"]
 
 CONFIDENCE = 0.95
 """A candidate is refused when it is worse with this confidence (one-sided p < 0.05)."""
@@ -53,3 +56,15 @@ def mcnemar(
     n = cand_only + act_only
     p = 1.0 if n == 0 else float(binomtest(act_only, n, 0.5, alternative="greater").pvalue)
     return PairedTest(len(candidate), cand_only, act_only, p, p < 1.0 - confidence)
+
+
+def sign_test(
+    candidate: Sequence[float], active: Sequence[float], *, confidence: float = CONFIDENCE
+) -> PairedTest:
+    """Exact sign test of "the candidate scores lower" on paired scores of the same examples
+    (``candidate_only``: examples where the candidate scored higher)."""
+    if len(candidate) != len(active):
+        raise ValueError("paired scores must be for the same examples")
+    higher = [c > a + 1e-9 for c, a in zip(candidate, active, strict=True)]
+    lower = [a > c + 1e-9 for c, a in zip(candidate, active, strict=True)]
+    return mcnemar(higher, lower, confidence=confidence)

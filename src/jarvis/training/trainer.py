@@ -48,7 +48,7 @@ class TrainConfig:
     replay_rounds: int = 0  # after the epochs: rounds replaying the examples not yet learned
     learned_at: float = 0.9  # learned: greedy writes the answer, every token at least this sure
     time_budget_s: float | None = None  # no new replay round starts after this
-    max_steps: int | None = None  # stop after this many optimizer steps, if set
+    max_steps: int | None = None  # stop after this many optimizer steps (replay included)
     learning_rate: float = 1e-3
     warmup_fraction: float = 0.06
     weight_decay: float = 0.0
@@ -232,7 +232,7 @@ def train(
             break
     rounds, learned = 0, None
     position = total / per_epoch
-    while rounds < cfg.replay_rounds and not run.stopped and not run.out_of_time():
+    while rounds < cfg.replay_rounds and not run.stopped and not run.out_of_time(len(run.losses)):
         todo = run.unlearned(examples)
         learned = 1 - len(todo) / len(examples)
         if not todo:
@@ -240,6 +240,8 @@ def train(
         rounds += 1
         batches = length_batches(todo, cfg.tokens_per_batch, cfg.max_batch, cfg.seed + 100 + rounds)
         for j, batch in enumerate(batches):
+            if cfg.max_steps is not None and len(run.losses) >= cfg.max_steps:
+                break
             if not run.step(batch, position + j / len(batches), len(run.losses) + len(batches) - j):
                 break
         position += 1
@@ -276,7 +278,10 @@ class _Run:
         self.started = time.perf_counter()
         model.train()
 
-    def out_of_time(self) -> bool:
+    def out_of_time(self, steps: int) -> bool:
+        """No new replay round: the time budget is spent, or ``max_steps`` reached."""
+        if self.cfg.max_steps is not None and steps >= self.cfg.max_steps:
+            return True
         budget = self.cfg.time_budget_s
         return budget is not None and time.perf_counter() - self.started >= budget
 
