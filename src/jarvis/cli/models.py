@@ -175,7 +175,8 @@ def versions_cmd(
         "final loss",
         "format",
         "semantic",
-        "fields",
+        "agreement",
+        "threshold",
         "train s",
         "verdict",
     ):
@@ -192,7 +193,8 @@ def versions_cmd(
             f"{train['final_loss']:.4f}" if "final_loss" in train else "-",
             _pct(gate.get("format_pass")),
             _pct(gate.get("semantic_pass")),
-            _pct(gate.get("field_agreement")),
+            _pct(gate.get("agreement")),
+            str(card.get("confidence_threshold", "-")),
             str(train.get("duration_s", "-")),
             escape(card.get("gate", {}).get("verdict", {}).get("reason", "")),
         )
@@ -241,10 +243,13 @@ def eval_cmd(
     similarity = report.text_similarity
     text = "" if similarity is None else f"{report.text_metric} {similarity:.3f}, "
     fields = "-" if report.field_agreement is None else f"{report.field_agreement:.1%}"
+    agree = "-" if report.agreement is None else f"{report.agreement:.1%}"
+    cal = report.calibration or {}
     out.print(
         f"{t.name} {name} on {report.examples} held-out examples: format "
-        f"{report.format_pass:.1%}, semantic {report.semantic_pass:.1%}, fields "
-        f"{fields}, {text}{report.seconds:.0f} s",
+        f"{report.format_pass:.1%}, semantic {report.semantic_pass:.1%}, agreement "
+        f"({report.compare}) {agree}, fields {fields}, {text}confidence threshold "
+        f"{cal.get('threshold')} (coverage {cal.get('coverage')}), {report.seconds:.0f} s",
         markup=False,
     )
     for f in report.failures[:5]:

@@ -25,6 +25,7 @@ from jarvis.core.errors import ConfigError, JarvisError
 from jarvis.core.task_settings import TaskSettings, TaskSettingsFor
 from jarvis.core.tasks import Task
 from jarvis.models.base import BaseModel
+from jarvis.models.loading import resolve_dtype
 from jarvis.registry import ADAPTER, Adapter, Registry, discard, publish, staging_dir
 from jarvis.serving.engine import Engine, EngineConfig
 from jarvis.serving.vllm_check import vllm_problems
@@ -277,6 +278,7 @@ def _card(
                 max((r["id"] for r in rows), default=None),
             ],
             "config": trained.config.as_dict(),
+            "dtype": resolve_dtype(trained.config.dtype),  # what "auto" was on this CPU
             "steps": result.steps,
             "replay_rounds": result.replay_rounds,
             "learned": result.learned,  # share of examples known at the last check

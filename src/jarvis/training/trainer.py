@@ -16,7 +16,9 @@ are learned, after ``replay_rounds`` or at ``time_budget_s``. Measured on 300 le
 The LM head is the costliest layer of a small model with a large vocabulary (Gemma 3's 262k
 tokens are ~170M of its 270M parameters), so it is applied to the answer positions alone:
 prompt positions never need logits. bf16 weights are ~2.3x faster than fp32 on CPUs with
-AVX512-BF16, with the same loss curve; the adapters stay fp32 so small updates are not lost.
+AVX512-BF16 or AMX, with the same loss curve, and some 68x slower on CPUs without them (torch
+emulates them): ``dtype="auto"`` picks per CPU (:func:`jarvis.models.loading.resolve_dtype`).
+The adapters stay fp32 so small updates are not lost.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class TrainConfig:
     max_length: int = 1536  # longer examples are skipped (and counted)
     seed: int = 0
     threads: int | None = None  # torch threads; default: all cores
-    dtype: str = "bfloat16"  # of the frozen base weights: "bfloat16" or "float32"
+    dtype: str = "auto"  # of the frozen base: "bfloat16", "float32", "auto" (bf16 if native)
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.alpha < 1:
@@ -72,8 +74,8 @@ class TrainConfig:
             raise ValueError("tokens_per_batch, max_batch and max_length are too small")
         if self.replay_rounds < 0 or not 0.0 < self.learned_at <= 1.0:
             raise ValueError("replay_rounds must be >= 0 and learned_at in (0, 1]")
-        if self.dtype not in ("bfloat16", "float32"):
-            raise ValueError("dtype must be bfloat16 or float32")
+        if self.dtype not in ("auto", "bfloat16", "float32"):
+            raise ValueError("dtype must be auto, bfloat16 or float32")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
