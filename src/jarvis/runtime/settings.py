@@ -223,7 +223,10 @@ class Settings(BaseSettings):
         description="An example is learned when greedy writes it, each token at least this sure.",
     )
     train_time_budget_s: float | None = Field(
-        default=450.0, gt=0, description="No replay round starts after this many seconds."
+        default=None,
+        gt=0,
+        description="No replay round starts after this many seconds of training (unset: "
+        "rounds stop when everything is learned, or after train_replay_rounds).",
     )
     lora_target_modules: tuple[str, ...] = Field(
         default=LORA_TARGET_MODULES, min_length=1, description="The layers LoRA trains."
