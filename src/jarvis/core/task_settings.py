@@ -75,7 +75,7 @@ class TaskSettings:
     train_max_length: int = 1536
     train_replay_rounds: int = 8
     train_learned_at: float = 0.9
-    train_time_budget_s: float | None = None
+    train_time_budget_s: float | None = 600.0
     lora_target_modules: tuple[str, ...] = LORA_TARGET_MODULES
 
 

@@ -223,10 +223,10 @@ class Settings(BaseSettings):
         description="An example is learned when greedy writes it, each token at least this sure.",
     )
     train_time_budget_s: float | None = Field(
-        default=None,
+        default=600.0,
         gt=0,
-        description="No replay round starts after this many seconds of training (unset: "
-        "rounds stop when everything is learned, or after train_replay_rounds).",
+        description="No replay round starts after this many seconds of training (the "
+        "epochs always run in full).",
     )
     lora_target_modules: tuple[str, ...] = Field(
         default=LORA_TARGET_MODULES, min_length=1, description="The layers LoRA trains."
