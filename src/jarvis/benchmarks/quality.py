@@ -116,11 +116,8 @@ def _samples(
     return {"game": game, "unseen": unseen, "cold starts": cold}
 
 
-def _ask(
-    rt: Jarvis, task: Task[Any], calls: list[dict[str, Any]]
-) -> tuple[ModeFigures, list[bool]]:
+def _ask(rt: Jarvis, task: Task[Any], calls: list[dict[str, Any]]) -> ModeFigures:
     figures = ModeFigures()
-    right: list[bool] = []
     for inputs in calls:
         result = rt.call(task, inputs, raise_on_invalid=False)
         reference = rt.teacher_answer(task, inputs)
@@ -135,8 +132,7 @@ def _ask(
         figures.escalated += result.escalated
         figures.fallbacks += result.fallback
         figures.latencies_ms.append(result.latency_ms)
-        right.append(by_student and same)
-    return figures, right
+    return figures
 
 
 def run(
@@ -191,7 +187,7 @@ def run(
         figures.samples[sample_name] = {}
         for mode, rt in runtimes.items():
             t0 = time.perf_counter()
-            found, _ = _ask(rt, task, calls)
+            found = _ask(rt, task, calls)
             figures.samples[sample_name][mode] = found.as_dict()
             say(f"{sample_name} / {mode}: {found.as_dict()} in {time.perf_counter() - t0:.0f} s")
     if task.name == "create_next_level":
