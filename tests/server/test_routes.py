@@ -6,6 +6,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from helpers.envelope import ENVELOPE_KEYS
@@ -134,7 +135,24 @@ def test_admission_answers_503_when_the_queue_is_full() -> None:
 def test_health_and_metrics(api: TestClient) -> None:
     assert api.get("/health").json()["status"] == "ok"
     api.post("/v1/tasks/create_next_level/call", json={"input": LEVEL_INPUT})
-    text = api.get("/metrics").text
-    assert 'jarvis_calls_total{source="teacher",task="create_next_level"} 1' in text
-    assert 'jarvis_request_seconds_count{route="/v1/tasks/{task}/call"} 1' in text
-    assert 'jarvis_student_share{task="create_next_level"} 0.000000' in text
+    response = api.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    task = ("task", "create_next_level")
+    assert samples[("jarvis_calls_total", (("source", "teacher"), task))] == 1
+    route = ("route", "/v1/tasks/{task}/call")
+    assert samples[("jarvis_request_seconds_count", (route,))] == 1
+    assert samples[("jarvis_student_share", (task,))] == 0.0
+    assert samples[("jarvis_in_flight", ())] == 0
+    assert samples[("process_resident_memory_bytes", ())] > 0  # the process collector
+
+
+def test_two_apps_keep_their_own_counts() -> None:
+    first, second = Metrics(), Metrics()
+    first.observe_call("t", "student", False, 3, 4)
+    assert b'jarvis_calls_total{source="student",task="t"} 1.0' in first.render()
+    assert b"jarvis_calls_total{" not in second.render()

@@ -7,6 +7,7 @@ page with Chromium. The programs are tiny so each run takes about a second.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from playwright.sync_api import expect
 
 from helpers.live_server import LiveServer
 from jarvis import Jarvis, Settings
+from jarvis.server.jac_routes import console_event
 from jarvis.server.jac_runs import OUTPUT_BYTES, JacRun, JacRunner, find_jac
 
 pytestmark = pytest.mark.skipif(find_jac() is None, reason="jaclang is not installed")
@@ -39,6 +41,11 @@ with entry {
     print("home=" + os.environ["JARVIS_HOME"]);
 }
 """
+PROGRESS = """with entry {
+    print("10%\\r50%\\rdone");
+    print("after");
+}
+"""
 BAD = """with entry {
     raise ValueError("boom");
 }
@@ -53,6 +60,7 @@ def examples(tmp_path: Path) -> Path:
     (folder / "slow.jac").write_text(SLOW)
     (folder / "demo" / "where.jac").write_text(WHERE)
     (folder / "bad.jac").write_text(BAD)
+    (folder / "progress.jac").write_text(PROGRESS)
     return folder
 
 
@@ -79,6 +87,7 @@ def events(client: httpx.Client, run_id: str) -> list[tuple[str, str]]:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         text = "".join(response.iter_text())
+    text = re.sub(r"\r\n|\r", "\n", text)  # SSE ends a line at any of the three
     for block in text.split("\n\n"):
         if not block.strip() or block.startswith(":"):
             continue
@@ -168,6 +177,7 @@ def test_uploads_are_sanitised_and_bounded(client: httpx.Client, jac_site: LiveS
         "example:bad.jac",
         "example:demo/where.jac",
         "example:hello.jac",
+        "example:progress.jac",
         "example:slow.jac",
         "upload:my_prog.jac",
     ]
@@ -251,6 +261,20 @@ def test_the_time_limit_kills_a_program(client: httpx.Client, jac_site: LiveServ
     assert exit_info["status"] == "timeout"
     assert exit_info["message"] == "killed: timeout"
     assert "time limit of 8 s reached" in exit_info["reason"]
+
+
+def test_a_progress_line_shows_what_a_terminal_would_and_the_lines_after_it(
+    client: httpx.Client,
+) -> None:
+    run = start(client, "example:progress.jac")
+    lines = [data for event, data in events(client, run["id"]) if event == "message"]
+    assert lines == ["done", "after"]
+
+
+def test_a_carriage_return_inside_an_event_is_framed_not_cut() -> None:
+    # SSE ends a line at \r too: a raw "data: 10%\r50%" would lose "50%" in a browser
+    frame = console_event("10%\r50%\rdone", "message").encode().decode()
+    assert frame == "event: message\r\ndata: 10%\r\ndata: 50%\r\ndata: done\r\n\r\n"
 
 
 def test_run_ids_and_programs_are_checked(client: httpx.Client) -> None:
@@ -356,6 +380,16 @@ def test_the_page_runs_a_program_and_shows_its_output_live(
     expect(page.locator("#jac-status")).to_have_text("succeeded")
     expect(page.locator("#jac-runs tbody tr")).to_have_count(2)
     assert page.evaluate("localStorage.getItem(J.TOKEN_KEY)") == TOKEN
+
+
+def test_the_page_shows_the_text_after_a_carriage_return(jac_site: LiveServer, page: Any) -> None:
+    page.goto(f"{jac_site.url}/jac")
+    page.locator("#jac-token").fill(TOKEN)
+    page.locator("#jac-connect").click()
+    page.locator('[data-program="example:progress.jac"]').click()
+    page.locator("#jac-run").click()
+    expect(page.locator("#jac-status")).to_have_text("succeeded", timeout=30_000)
+    expect(page.locator("#jac-console")).to_have_text("done\nafter\n")
 
 
 def test_the_page_stops_a_running_program(jac_site: LiveServer, page: Any) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from jarvis.benchmarks.training import level_inputs, map_inputs
 from jarvis.core.backends import Generation, GenerationRequest, StudentBackend
@@ -297,11 +298,14 @@ def _report(
 
 
 def _metric(text: str, name: str) -> float | None:
-    total = None
-    for line in text.splitlines():
-        if line.startswith(name):
-            total = (total or 0.0) + float(line.rsplit(" ", 1)[1])
-    return total
+    """The sum of every sample named ``name`` in a Prometheus exposition, or None."""
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+    return sum(values) if values else None
 
 
 def serve(port: int, student: str, invalid_rate: float, seed: int) -> None:

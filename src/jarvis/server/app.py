@@ -17,7 +17,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +31,7 @@ from jarvis.server import (
     task_routes,
 )
 from jarvis.server.errors import ApiError, error_response
+from jarvis.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from jarvis.server.metrics import Metrics
 from jarvis.server.security import is_loopback
 
@@ -164,10 +164,9 @@ def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
         rt.store.task_names()  # the store answers
         return {"status": "ok", "version": __version__, "tasks": sorted(rt.tasks)}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> str:
-        rendered: str = app.state.metrics.render()
-        return rendered
+    @app.get("/metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(app.state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     app.include_router(openai_routes.router)
     app.include_router(task_routes.router)

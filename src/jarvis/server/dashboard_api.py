@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from jarvis.runtime import Jarvis
 from jarvis.server.deps import find_task
@@ -71,28 +71,19 @@ def _admin_info(request: Request) -> dict[str, bool]:
 
 
 @router.get("/stream")
-async def stream(request: Request) -> StreamingResponse:
+async def stream(request: Request) -> EventSourceResponse:
     rt = _rt(request)
 
-    async def events() -> AsyncIterator[str]:
-        yield "retry: 1000\n\n"
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(retry=1000)
         last: dict[str, Any] | None = None
-        started = quiet = time.monotonic()
+        started = time.monotonic()
         while time.monotonic() - started < STREAM_LIFETIME_S:
-            if await request.is_disconnected():
-                return
             fingerprint = await anyio.to_thread.run_sync(rt.store.insights.changes)
             if fingerprint != last:
                 last = fingerprint
-                quiet = time.monotonic()
-                yield f"event: change\ndata: {json.dumps(fingerprint)}\n\n"
-            elif time.monotonic() - quiet > KEEPALIVE_S:
-                quiet = time.monotonic()
-                yield ": keep-alive\n\n"
+                yield ServerSentEvent(data=json.dumps(fingerprint), event="change")
             await asyncio.sleep(POLL_S)
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    # sse-starlette pings idle streams and cancels ``events`` when the page goes away
+    return EventSourceResponse(events(), ping=KEEPALIVE_S)

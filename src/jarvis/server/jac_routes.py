@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from jarvis.runtime import Jarvis
 from jarvis.server.errors import ApiError
@@ -133,49 +133,41 @@ def stop_run(run_id: str, request: Request) -> dict[str, Any]:
     return runner(request).stop(check_run_id(run_id)).summary()
 
 
-def _event(data: str, event: str | None = None) -> str:
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {data}\n\n"
+def console_event(data: str, event: str | None = None) -> ServerSentEvent:
+    return ServerSentEvent(data=data, event=event)
 
 
-async def _events(r: JacRunner, run: JacRun) -> AsyncIterator[str]:
+async def _events(r: JacRunner, run: JacRun) -> AsyncIterator[ServerSentEvent]:
     """Every line so far, then new ones as they come, then ``event: exit``.
 
-    A client that goes away ends it: the response cancels it on ``http.disconnect``.
+    sse-starlette frames each line (a ``\r`` inside a line, as a progress bar writes, becomes
+    a line break of the same event instead of cutting it), pings idle streams, and cancels this
+    generator when the client goes away.
     """
-    yield _event(json.dumps(run.summary()), "run")
+    yield console_event(json.dumps(run.summary()), "run")
     if run.done and run.process is None:  # from an earlier server (or it never started)
         for line in r.past_output(run):
-            yield _event(line)
-        yield _event(json.dumps(run.exit_info()), "exit")
+            yield console_event(line)
+        yield console_event(json.dumps(run.exit_info()), "exit")
         return
-    seq, idle = 0, 0.0
+    seq = 0
     while True:
         lines, dropped, done = run.lines_from(seq)  # `done` is read with the lines
         if dropped:
-            yield _event(f"… {dropped} earlier line(s) not kept in memory; see {run.log_path}")
+            note = f"… {dropped} earlier line(s) not kept in memory; see {run.log_path}"
+            yield console_event(note)
             seq += dropped
         for number, text in lines:
-            yield _event(text)
+            yield console_event(text)
             seq = number + 1
-        if lines or dropped:
-            idle = 0.0
         if done:
-            yield _event(json.dumps(run.exit_info()), "exit")
+            yield console_event(json.dumps(run.exit_info()), "exit")
             return
         await asyncio.sleep(POLL_S)
-        idle += POLL_S
-        if idle >= PING_S:
-            idle = 0.0
-            yield ": ping\n\n"
 
 
 @router.get("/runs/{run_id}/stream")
-def stream_run(run_id: str, request: Request) -> StreamingResponse:
+def stream_run(run_id: str, request: Request) -> EventSourceResponse:
     r = runner(request)
     run = r.get(check_run_id(run_id))
-    return StreamingResponse(
-        _events(r, run),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(_events(r, run), ping=PING_S)

@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from jarvis.core.backends import GenerationRequest, Sampling
 from jarvis.core.errors import JarvisError, TaskError
@@ -43,6 +43,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 TEACHER = "teacher"
+PING_S = 15.0  # a comment line keeps an idle stream open through proxies
 
 
 class Message(BaseModel):
@@ -143,11 +144,7 @@ def chat_completions(body: ChatRequest, request: Request) -> Any:
         finally:
             gate.close()
         return _completion(body.model, answer)
-    return StreamingResponse(
-        _stream(body, produce, gate),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache"},
-    )
+    return EventSourceResponse(_stream(body, produce, gate), ping=PING_S)
 
 
 def _producer(
@@ -338,8 +335,12 @@ def _usage(answer: Answer) -> dict[str, int]:
 
 async def _stream(
     body: ChatRequest, produce: Callable[[Callable[[str], None] | None], Answer], gate: Any
-) -> AsyncIterator[str]:
-    """Server-sent events: token pieces as the engine writes them, then [DONE]."""
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: token pieces as the engine writes them, then [DONE].
+
+    Framing, pings and a client's disconnect are sse-starlette's; a client that goes away
+    cancels this generator, and the engine's work still ends and releases its admission slot.
+    """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     streamed: list[str] = []
@@ -359,7 +360,7 @@ async def _stream(
     chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ServerSentEvent:
         payload = {
             "id": chunk_id,
             "object": "chat.completion.chunk",
@@ -368,7 +369,7 @@ async def _stream(
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             **extra,
         }
-        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+        return ServerSentEvent(data=json.dumps(payload, ensure_ascii=False))
 
     threading.Thread(target=work, name="chat-stream", daemon=True).start()
     yield chunk({"role": "assistant", "content": ""})
@@ -381,7 +382,8 @@ async def _stream(
             continue
         if kind == "error":
             message = value.message if isinstance(value, ApiError) else str(value)
-            yield f"data: {json.dumps({'error': {'message': message, 'type': 'server_error'}})}\n\n"
+            error = {"error": {"message": message, "type": "server_error"}}
+            yield ServerSentEvent(data=json.dumps(error))
             break
         answer: Answer = value
         if not streamed:  # typed answers come whole, when validated
@@ -396,6 +398,6 @@ async def _stream(
                 "choices": [],
                 "usage": _usage(answer),
             }
-            yield f"data: {json.dumps(payload)}\n\n"
+            yield ServerSentEvent(data=json.dumps(payload))
         break
-    yield "data: [DONE]\n\n"
+    yield ServerSentEvent(data="[DONE]")

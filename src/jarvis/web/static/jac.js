@@ -285,7 +285,10 @@
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      // SSE ends a line at \r\n, \r or \n; a \r at the very end may be half of a \r\n
       buffer += value;
+      const tail = buffer.endsWith("\r") ? "\r" : "";
+      buffer = buffer.slice(0, buffer.length - tail.length).replace(/\r\n?/g, "\n") + tail;
       let cut;
       while ((cut = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, cut);
