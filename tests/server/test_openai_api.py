@@ -112,6 +112,7 @@ def test_json_schema_response_format_constrains_free_chat(
         "type": "object",
         "properties": {"answer": {"type": "integer", "minimum": 0, "maximum": 9}},
         "required": ["answer"],
+        "additionalProperties": False,  # as OpenAI's strict schemas: else any key may follow
     }
     reply = client(live).chat.completions.create(
         model=f"create_next_level@{version}",
@@ -122,11 +123,11 @@ def test_json_schema_response_format_constrains_free_chat(
     assert 0 <= json.loads(reply.choices[0].message.content or "")["answer"] <= 9
 
 
-def test_a_schema_the_grammar_cannot_enforce_is_a_400(
+def test_a_schema_the_grammar_cannot_enforce_is_a_400_naming_the_keyword(
     live: LiveServer, make_version: Callable[[Jarvis, str, int], str]
 ) -> None:
     version = make_version(live.rt, "create_next_level", 6)
-    dict_schema = {"type": "object", "additionalProperties": {"type": "integer"}}
+    dict_schema = {"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}}
     response = httpx.post(
         f"{live.url}/v1/chat/completions",
         json={
@@ -140,7 +141,8 @@ def test_a_schema_the_grammar_cannot_enforce_is_a_400(
         timeout=60,
     )
     assert response.status_code == 400
-    assert "dicts" in response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert "propertyNames" in error["message"] and error["param"] == "response_format"
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,7 @@ from jarvis.rpg.models import Map
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.tasks import create_next_map
 from jarvis.serving.decode import decode
-from jarvis.serving.grammar import compile_schema
-from jarvis.serving.guide import Guide, Vocabulary
+from jarvis.serving.grammar import Grammar, Vocabulary, compile_schema
 from jarvis.serving.torch_lm import TorchLM
 
 
@@ -30,37 +29,35 @@ def tiny(tiny_base: Path) -> tuple[Any, Any, Vocabulary]:
     return model, tokenizer, Vocabulary.from_tokenizer(tokenizer, [tokenizer.eos_token_id])
 
 
-def map_guide(vocab: Vocabulary, difficulty: int) -> tuple[dict[str, Any], Guide]:
+def map_guide(vocab: Vocabulary, difficulty: int) -> tuple[dict[str, Any], Grammar]:
     level = oracle_level([], difficulty, random.Random(difficulty))
     inputs = {"level": level}
     schema = create_next_map.call_schema(inputs)
     assert schema is not None
-    return inputs, Guide(compile_schema(schema, positional=True), vocab)
+    return inputs, compile_schema(schema, vocab, positional=True)
 
 
-def test_the_candidate_vocabulary_is_small_and_the_answer_tokens_are_allowed(
+def test_few_tokens_are_allowed_and_the_answer_tokens_are_among_them(
     tiny: tuple[Any, Any, Vocabulary],
 ) -> None:
     _, _, vocab = tiny
-    inputs, guide = map_guide(vocab, 3)
-    assert len(guide.candidates) < 200  # digits, brackets, commas and their merges
+    inputs, grammar = map_guide(vocab, 3)
     answer = student_answer(create_next_map, oracle_map(inputs["level"], random.Random(1)))
-    state = guide.initial
+    matcher = grammar.matcher()
     for token in vocab.encode(answer):
-        assert token in guide.allowed(state)
-        next_state = guide.advance(state, token)
-        assert next_state is not None
-        state = next_state
-    assert guide.allowed(state) == vocab.eos_ids  # complete: only the end remains
+        allowed = matcher.allowed()
+        assert token in allowed and len(allowed) < 200  # digits, brackets, commas, merges
+        assert matcher.consume([token])
+    assert matcher.accepting
+    assert tuple(matcher.allowed()) == vocab.eos_ids  # complete: only the end remains
 
 
 def test_forced_text_is_the_level_the_map_must_repeat(tiny: tuple[Any, Any, Vocabulary]) -> None:
-    _, _, vocab = tiny
-    inputs, guide = map_guide(vocab, 2)
+    _, tokenizer, vocab = tiny
+    inputs, grammar = map_guide(vocab, 2)
     level = inputs["level"]
-    assert guide.forced_text(guide.initial).startswith(f"[[{level.name},{level.difficulty},")
-    tokens, _ = guide.forced_tokens(guide.initial)
-    assert "".join(vocab.texts[t] for t in tokens) == guide.forced_text(guide.initial)
+    forced = tokenizer.decode(grammar.matcher().forced_tokens())
+    assert forced.startswith(f"[[{level.name},{level.difficulty},")
 
 
 @pytest.mark.parametrize("difficulty", [1, 5, 12])
@@ -77,7 +74,7 @@ def test_an_untrained_model_writes_a_well_formed_in_bounds_map_under_the_grammar
         sampling=Sampling(temperature=1.0, seed=difficulty),
         max_new_tokens=2000,
         eos_ids=vocab.eos_ids,
-        guide=guide,
+        grammar=guide,
     )
     assert out.finished
     assert out.sampled < len(out.tokens)  # brackets and the level were forced, not sampled
@@ -114,7 +111,12 @@ def test_seeded_sampling_repeats_and_the_budget_is_respected(
     def run(seed: int, budget: int = 2000) -> list[int]:
         sampling = Sampling(temperature=0.9, top_p=0.95, seed=seed)
         out = decode(
-            lm, prompt, sampling=sampling, max_new_tokens=budget, eos_ids=vocab.eos_ids, guide=guide
+            lm,
+            prompt,
+            sampling=sampling,
+            max_new_tokens=budget,
+            eos_ids=vocab.eos_ids,
+            grammar=guide,
         )
         assert out.finished == (budget == 2000)
         return out.tokens
@@ -138,7 +140,7 @@ def test_with_the_maps_steering_even_an_untrained_model_writes_playable_maps(
         sampling=Sampling(temperature=1.0, seed=difficulty),
         max_new_tokens=2000,
         eos_ids=vocab.eos_ids,
-        guide=guide,
+        grammar=guide,
         steer=create_next_map.steer(inputs),
     )
     game_map = Map.model_validate_json(from_student(create_next_map, tokenizer.decode(out.tokens)))
@@ -158,7 +160,7 @@ def test_the_torch_backend_reuses_its_kv_cache_exactly(tiny: tuple[Any, Any, Voc
     with torch.inference_mode():
         full = model(input_ids=torch.tensor([[1, 2, 3, 4, 5, 6]])).logits[0, -1].float().numpy()
     assert np.allclose(step, full, atol=1e-2)
-    rows = [7, 8, 9]
+    rows = np.array([7, 8, 9])
     lm.begin()
     lm.scores([1, 2, 3, 4, 5], None)
     assert np.allclose(lm.scores([6], rows), full[rows], atol=1e-2)  # only those LM-head rows

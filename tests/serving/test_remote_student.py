@@ -15,19 +15,18 @@ from jarvis.core.codec import positional_schema, student_answer
 from jarvis.rpg.models import Level
 from jarvis.rpg.oracle import oracle_level, oracle_map
 from jarvis.rpg.tasks import create_next_map
-from jarvis.serving.grammar import accepts, compile_schema, feed
+from jarvis.serving.grammar import Vocabulary, compile_schema
 
 LEVEL = Level(name=1, difficulty=1, time=300, width=10, height=10, num_wall=2, num_enemies=2)
 
 
-def test_the_positional_schema_admits_exactly_the_students_answers() -> None:
+def test_the_positional_schema_admits_exactly_the_students_answers(vocab: Vocabulary) -> None:
     level = oracle_level([], 6, random.Random(0))
     schema = positional_schema(create_next_map.call_schema({"level": level}))
-    state = compile_schema(schema).initial  # plain JSON Schema: no JARVIS layout flag
-    for ch in student_answer(create_next_map, oracle_map(level, random.Random(1))):
-        state = feed(state, ch)  # type: ignore[assignment]
-        assert state is not None
-    assert accepts(state)
+    grammar = compile_schema(schema, vocab)  # plain JSON Schema: no JARVIS layout flag
+    answer = student_answer(create_next_map, oracle_map(level, random.Random(1)))
+    assert grammar.accepts(answer)
+    assert not grammar.accepts(answer.replace("[", "{", 1))
 
 
 def test_calls_go_to_the_remote_student_with_its_active_version(

@@ -2,8 +2,14 @@
 
 A backend only has to answer one question: "having read these tokens, what are the scores of
 these candidate tokens for the next position?" (:class:`LanguageModel`). The loop owns the
-grammar (:class:`.guide.Guide`), so constrained decoding works the same on llama.cpp and on
-torch, and scoring only the candidate rows of the LM head is the backend's choice.
+grammar (a :class:`.grammar.Matcher` per answer), so constrained decoding works the same on
+llama.cpp and on torch. When the grammar allows few tokens (digits, brackets: the RPG answers)
+only those rows of the LM head are asked for; a backend that computes every logit anyway just
+picks them out.
+
+**Jump-forward**: when the grammar forces text (keys, brackets, a map's copy of its level), its
+tokens are appended without asking the model; the model reads them in one batched pass at
+the next step instead of predicting them one at a time.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from typing import Protocol
 import numpy as np
 
 from jarvis.core.backends import Sampling
-from jarvis.serving.grammar import State
-from jarvis.serving.guide import Guide
+from jarvis.serving.grammar import Grammar, Matcher
 
 __all__ = ["Decoded", "LanguageModel", "decode"]
+
+SCORE_ROWS_LIMIT = 2048
+"""Ask the backend for at most this many rows of the LM head; more allowed tokens (free text
+in a string) and it computes them all, as that is cheaper than gathering most of the head."""
 
 
 class Steer(Protocol):
@@ -37,7 +46,7 @@ class LanguageModel(Protocol):
     def begin(self) -> None:
         """Forget the previous sequence."""
 
-    def scores(self, tokens: Sequence[int], rows: Sequence[int] | None) -> np.ndarray:
+    def scores(self, tokens: Sequence[int], rows: np.ndarray | None) -> np.ndarray:
         """Read ``tokens`` (appended to the sequence); return next-token logits.
 
         Only for the token ids in ``rows`` (in that order) when given, else the whole
@@ -67,16 +76,16 @@ def decode(
     sampling: Sampling,
     max_new_tokens: int,
     eos_ids: Sequence[int],
-    guide: Guide | None = None,
+    grammar: Grammar | None = None,
     steer: Steer | None = None,
     on_tokens: Callable[[list[int]], None] | None = None,
 ) -> Decoded:
-    """Generate up to ``max_new_tokens`` after ``prompt``, under ``guide``'s grammar if given.
+    """Generate up to ``max_new_tokens`` after ``prompt``, under ``grammar`` if given.
 
-    ``steer`` (with a guide) refuses candidates that would make the answer semantically
+    ``steer`` (with a grammar) refuses candidates that would make the answer semantically
     invalid; the model's most likely (or sampled) acceptable token is taken instead.
     """
-    run = _Decoding(model, prompt, sampling, eos_ids, guide, steer, on_tokens)
+    run = _Decoding(model, prompt, sampling, eos_ids, grammar, steer, on_tokens)
     while len(run.out.tokens) < max_new_tokens and run.step(max_new_tokens):
         pass
     run.out.total_s = time.perf_counter() - run.started
@@ -93,7 +102,7 @@ class _Decoding:
         prompt: Sequence[int],
         sampling: Sampling,
         eos_ids: Sequence[int],
-        guide: Guide | None,
+        grammar: Grammar | None,
         steer: Steer | None,
         on_tokens: Callable[[list[int]], None] | None,
     ) -> None:
@@ -101,32 +110,33 @@ class _Decoding:
         self.model = model
         self.sampling = sampling
         self.eos = set(eos_ids)
-        self.guide = guide
+        self.matcher: Matcher | None = grammar.matcher() if grammar is not None else None
         self.steer = steer
         self.on_tokens = on_tokens
         self.out = Decoded(prompt_tokens=len(prompt))
         self.rng = np.random.default_rng(sampling.seed)
         self.pending: list[int] = list(prompt)  # read by the model at its next step
-        self.state: State | None = guide.initial if guide is not None else None
-        self.texts = guide.vocab.texts if guide is not None else ()
+        self.texts = grammar.vocab.texts if grammar is not None else ()
         self.written: list[str] = []  # the text so far, for the steering
         model.begin()
 
     def step(self, max_new_tokens: int) -> bool:
         """Write forced text, or one token; False when the answer is over."""
-        rows: tuple[int, ...] | None = None
-        if self.guide is not None and self.state is not None:
-            forced, after = self.guide.forced_tokens(self.state)
+        rows: np.ndarray | None = None
+        matcher = self.matcher
+        if matcher is not None:
+            forced = matcher.forced_tokens()
             if forced:  # jump forward: the grammar allows only this text
                 forced = forced[: max_new_tokens - len(self.out.tokens)]
+                if not matcher.consume(forced):
+                    return False  # cannot happen: the grammar chose them
                 self.pending.extend(forced)
                 self._emit(forced)
-                self.state = after
                 return True
-            rows = self.guide.allowed(self.state)
-            if not rows:
+            rows = matcher.allowed()
+            if not len(rows):
                 return False  # dead end: cannot happen for a well-formed grammar
-            if all(r in self.eos for r in rows):
+            if len(rows) <= len(self.eos) and all(int(r) in self.eos for r in rows):
                 self.out.finished = True  # the answer is complete: no need to ask the model
                 return False
         token = self._choose(rows)
@@ -138,20 +148,22 @@ class _Decoding:
             return False
         self.pending = [token]
         self._emit([token])
-        if self.guide is not None and self.state is not None:
-            self.state = self.guide.advance(self.state, token)
-        return True
+        # False cannot happen: the token was allowed
+        return matcher is None or matcher.consume([token])
 
-    def _choose(self, rows: tuple[int, ...] | None) -> int | None:
+    def _choose(self, rows: np.ndarray | None) -> int | None:
         """The model's next token among ``rows`` (all tokens when None), steered if asked."""
-        logits = self.model.scores(self.pending, rows)
+        if rows is not None and len(rows) > SCORE_ROWS_LIMIT:
+            logits = self.model.scores(self.pending, None)[rows]
+        else:
+            logits = self.model.scores(self.pending, rows)
         pick = self._pick(logits, rows)
         if pick is not None:
             self.out.confidence = min(self.out.confidence, _probability(logits, pick))
-            return rows[pick] if rows is not None else pick
+            return int(rows[pick]) if rows is not None else pick
         return None
 
-    def _pick(self, logits: np.ndarray, rows: tuple[int, ...] | None) -> int | None:
+    def _pick(self, logits: np.ndarray, rows: np.ndarray | None) -> int | None:
         if self.steer is not None and rows is not None:
             acceptable = _acceptance(self.steer, "".join(self.written), rows, self.texts, self.eos)
             steered = _choose_acceptable(logits, self.sampling, self.rng, acceptable)
@@ -174,10 +186,10 @@ class _Decoding:
 
 
 def _acceptance(
-    steer: Steer, so_far: str, rows: Sequence[int], texts: Sequence[str], eos: set[int]
+    steer: Steer, so_far: str, rows: np.ndarray, texts: Sequence[str], eos: set[int]
 ) -> Callable[[int], bool]:
     def acceptable(i: int) -> bool:
-        token = rows[i]
+        token = int(rows[i])
         if token in eos:
             return True
         text = texts[token]  # every character boundary: "],[" closes one position, opens one

@@ -4,9 +4,9 @@
 a GGUF form) serves the base GGUF with GGUF LoRA adapters converted from the PEFT ones on
 first use; ``backend="torch"`` serves the same PEFT adapters with transformers. Either way the
 answer is decoded under the call's grammar (:meth:`jarvis.tasks.Task.call_schema`, compiled by
-:mod:`.grammar`), with jump-forward over forced text (:mod:`.decode`), so every answer of a
-typed task parses. Plain ``transformers`` generate (:mod:`jarvis.training.generate`) remains
-the reference it is benchmarked against.
+llguidance in :mod:`.grammar`), with jump-forward over forced text (:mod:`.decode`), so every
+answer of a typed task parses. Plain ``transformers`` generate
+(:mod:`jarvis.training.generate`) remains the reference it is benchmarked against.
 
 One generation at a time (a lock): on a 2-core CPU, running two at once only splits the
 cores; callers queue.
@@ -35,8 +35,7 @@ from jarvis.models.tokens import eos_ids, prompt_ids, stop_token_ids
 from jarvis.registry import Adapter
 from jarvis.serving.decode import Decoded, LanguageModel, Steer, decode
 from jarvis.serving.gguf_lora import convert_adapter
-from jarvis.serving.grammar import UnsupportedSchema, compile_schema
-from jarvis.serving.guide import Guide, Vocabulary
+from jarvis.serving.grammar import Grammar, UnsupportedSchema, Vocabulary
 from jarvis.serving.llama_lm import LlamaCppLM, llama_cpp_available
 from jarvis.serving.torch_lm import TorchLM
 
@@ -46,7 +45,6 @@ log = logging.getLogger(__name__)
 
 BackendName = Literal["auto", "llama.cpp", "torch"]
 GGUF_ADAPTER = "adapter.gguf"
-_GUIDES = 256
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ class Engine:
         self._lm: LanguageModel | None = None
         self.backend: str | None = None
         self._vocab: Vocabulary | None = None
-        self._guides: OrderedDict[str, Guide | None] = OrderedDict()
+        self._unsupported: OrderedDict[str, str] = OrderedDict()  # schemas warned about
         self._loaded: set[str] = set()
         self.steering = self.config.steering
 
@@ -132,15 +130,17 @@ class Engine:
             if gguf is None and self.requested == "llama.cpp":
                 raise ConfigError(f"base {cfg.base.spec!r} has no GGUF form")
         if gguf is not None:
-            self._lm = LlamaCppLM(gguf, threads=cfg.threads)
+            llama = LlamaCppLM(gguf, threads=cfg.threads)
+            self._lm, n_vocab = llama, llama.n_vocab
             self.backend = "llama.cpp"
             eos = eos_ids(base.path, self._tokenizer)
         else:
             model = self._given_model or self._load_torch(base.path)
-            self._lm = TorchLM(model)
+            torch_lm = TorchLM(model)
+            self._lm, n_vocab = torch_lm, torch_lm.n_vocab
             self.backend = "torch"
             eos = stop_token_ids(model, self._tokenizer)
-        self._vocab = Vocabulary.from_tokenizer(self._tokenizer, eos)
+        self._vocab = Vocabulary.from_tokenizer(self._tokenizer, eos, n_vocab=n_vocab)
 
     def _load_torch(self, base_dir: Path) -> Any:
         set_threads(self.config.threads)
@@ -190,31 +190,28 @@ class Engine:
 
     # -- grammar -------------------------------------------------------------------------
 
-    def guide(
+    def grammar(
         self, task: Task[Any], inputs: Mapping[str, Any], *, bounds: bool = True
-    ) -> Guide | None:
-        """The token guide for one call, or ``None`` when the task has no enforceable schema.
+    ) -> Grammar | None:
+        """The grammar of one call's answer, or ``None`` when the task has no enforceable
+        schema (free text; a keyword llguidance cannot enforce: warned once per schema).
 
         ``bounds=False`` uses the type's schema without what the call knows (for comparison).
         """
         schema = task.call_schema(inputs) if bounds else task.output_schema
         if schema is None:
             return None
-        key = json.dumps([schema, uses_positional(task)], sort_keys=True)
-        if key in self._guides:
-            self._guides.move_to_end(key)
-            return self._guides[key]
+        assert self._vocab is not None
         try:
-            grammar = compile_schema(schema, positional=uses_positional(task))
-            assert self._vocab is not None
-            guide: Guide | None = Guide(grammar, self._vocab)
+            return self._vocab.compiled(schema, uses_positional(task))
         except UnsupportedSchema as exc:
-            log.warning("task %s: decoding without a grammar: %s", task.name, exc)
-            guide = None
-        self._guides[key] = guide
-        if len(self._guides) > _GUIDES:
-            self._guides.popitem(last=False)
-        return guide
+            key = json.dumps(schema, sort_keys=True)
+            if key not in self._unsupported:
+                log.warning("task %s: decoding without a grammar: %s", task.name, exc)
+                self._unsupported[key] = str(exc)
+                if len(self._unsupported) > 256:
+                    self._unsupported.popitem(last=False)
+            return None
 
     # -- generation ----------------------------------------------------------------------
 
@@ -235,10 +232,10 @@ class Engine:
     ) -> EngineOutput:
         """One typed call's answer from ``adapter`` (its prompt rendered as in training)."""
 
-        def prepare() -> tuple[list[int], Guide | None, Steer | None]:
-            guide = self.guide(task, inputs, bounds=bounds) if constrained else None
-            steer = task.steer(inputs) if guide is not None and self.steering else None
-            return self.prompt(task, inputs), guide, steer
+        def prepare() -> tuple[list[int], Grammar | None, Steer | None]:
+            grammar = self.grammar(task, inputs, bounds=bounds) if constrained else None
+            steer = task.steer(inputs) if grammar is not None and self.steering else None
+            return self.prompt(task, inputs), grammar, steer
 
         return self._run(
             adapter, prepare, sampling, max_new_tokens, on_text, lambda raw: from_student(task, raw)
@@ -256,23 +253,24 @@ class Engine:
     ) -> EngineOutput:
         """Free chat with an adapter (OpenAI clients); ``schema`` constrains a JSON answer.
 
-        Raises :class:`UnsupportedSchema` for a schema the grammar cannot enforce.
+        Raises :class:`UnsupportedSchema` (naming the keyword) for a schema the grammar cannot
+        enforce: an answer that ignores the schema is never passed off as one that fits it.
         """
 
-        def prepare() -> tuple[list[int], Guide | None, Steer | None]:
+        def prepare() -> tuple[list[int], Grammar | None, Steer | None]:
             assert self._vocab is not None
-            guide = Guide(compile_schema(schema), self._vocab) if schema is not None else None
+            grammar = self._vocab.compiled(schema, False) if schema is not None else None
             prompt = self._tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=True, return_dict=False
             )
-            return list(prompt), guide, None
+            return list(prompt), grammar, None
 
         return self._run(adapter, prepare, sampling, max_new_tokens, on_text, lambda raw: raw)
 
     def _run(
         self,
         adapter: Adapter | None,
-        prepare: Callable[[], tuple[list[int], Guide | None, Steer | None]],
+        prepare: Callable[[], tuple[list[int], Grammar | None, Steer | None]],
         sampling: Sampling,
         max_new_tokens: int,
         on_text: Callable[[str], None] | None,
@@ -283,13 +281,13 @@ class Engine:
             try:
                 self._ensure()
                 self._use(adapter)
-                prompt, guide, steer = prepare()
-                done = self._decode(prompt, sampling, max_new_tokens, guide, on_text, steer)
+                prompt, grammar, steer = prepare()
+                done = self._decode(prompt, sampling, max_new_tokens, grammar, on_text, steer)
             except UnsupportedSchema:
                 raise  # the caller's request is at fault, not the engine
             except (OSError, RuntimeError, ValueError) as exc:
                 raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
-        return self._output(done, guide is not None, as_answer)
+        return self._output(done, grammar is not None, as_answer)
 
     def _output(
         self, done: Decoded, constrained: bool, as_answer: Callable[[str], str]
@@ -314,7 +312,7 @@ class Engine:
         prompt: list[int],
         sampling: Sampling,
         max_new_tokens: int,
-        guide: Guide | None,
+        grammar: Grammar | None,
         on_text: Callable[[str], None] | None,
         steer: Steer | None = None,
     ) -> Decoded:
@@ -332,7 +330,7 @@ class Engine:
             sampling=sampling,
             max_new_tokens=max_new_tokens,
             eos_ids=self._vocab.eos_ids,
-            guide=guide,
+            grammar=grammar,
             steer=steer,
             on_tokens=on_tokens,
         )

@@ -1,455 +1,176 @@
-"""A JSON Schema subset compiled to a character automaton: the grammar of constrained decoding.
+"""The grammar of constrained decoding: a call's JSON Schema, enforced token by token by llguidance.
 
 The student must write JSON that parses and fits the task's type, and, where a call knows
 more (a map's coordinates lie inside *this* level's grid, it has exactly ``num_enemies``
-enemies), fits that too. :func:`compile_schema` turns a JSON Schema (the task's output schema,
-or a per-call schema with tighter bounds) into a tree of nodes; a decoding *state* is an
-immutable stack of ``(node, data)`` frames, and :func:`feed` moves it by one character or
-returns ``None`` when the character cannot continue any valid answer. States are hashable, so
-token masks computed for a state are cached across steps and calls (:mod:`.guide`).
+enemies), fits that too. :func:`compile_schema` compiles that schema with llguidance (the
+engine behind the structured output of llama.cpp, vLLM and SGLang) for the engine's own
+vocabulary; each decoding then gets a :class:`Matcher`: the allowed next tokens as a mask
+(microseconds), the tokens the grammar forces from here (jump-forward), and whether the answer
+is complete. llguidance works on bytes, so a token that is half of a UTF-8 character is
+handled like any other.
 
-Supported: objects (properties in declaration order, all written), arrays (``items``,
-``prefixItems``, ``minItems``/``maxItems``), integers with ``minimum``/``maximum`` (also
-exclusive), numbers, strings (``minLength``/``maxLength``), booleans, null, ``enum``,
-``const``, ``anyOf``/``oneOf`` whose branches start with different characters (``Optional``),
-``$ref`` into ``$defs``. JSON is written without whitespace, as the student is trained. With
-``positional=True`` objects are written as arrays of their values (:mod:`jarvis.core.codec`).
-Anything else raises :class:`UnsupportedSchema`, and the caller decodes without a grammar.
+JSON is written compact (no whitespace, ``,`` and ``:``), as the student is trained; with
+``positional=True`` objects are written as arrays of their values
+(:func:`jarvis.core.codec.positional_schema`). A schema keyword llguidance cannot enforce is an
+:class:`UnsupportedSchema` naming it, never a silently unconstrained answer.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from jarvis.core.codec import positional_value
+import numpy as np
+from llguidance import LLMatcher, LLTokenizer
+from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
 
-__all__ = ["Grammar", "Node", "State", "UnsupportedSchema", "compile_schema", "feed"]
+from jarvis.core.codec import positional_schema
 
-Frame = tuple["Node", Any]
-State = tuple[Frame, ...]
+if TYPE_CHECKING:  # declared in the type stub only
+    from llguidance._lib import JsonCompileOptions
 
-# what Node.step answers
-_REJECT = 0
-_STAY = 1  # consumed the character, frame data replaced
-_CLOSE = 2  # consumed the character and the node is complete: pop it
-_POP = 3  # complete without the character: pop and give it to the parent
-_ENTER = 4  # replace own data, push a child, give the character to the child
-_BECOME = 5  # replace own frame by a child's start frame, give it the character
+__all__ = ["Grammar", "Matcher", "UnsupportedSchema", "Vocabulary", "compile_schema"]
 
-_DIGITS = frozenset("0123456789")
-_INT_LIMIT = 10**18
+# how the student writes JSON: compact, as in training
+JSON_OPTIONS: JsonCompileOptions = {
+    "whitespace_flexible": False,
+    "item_separator": ",",
+    "key_separator": ":",
+}
+_COMPILED = 256  # grammars kept per vocabulary (a per-call schema is compiled once per call)
 
 
 class UnsupportedSchema(ValueError):
-    """The schema uses a feature this grammar cannot enforce."""
+    """The schema uses a feature the grammar cannot enforce (the message names it)."""
 
 
-class Node:
-    """One grammar element. ``first`` is the set of characters it can start with."""
+@dataclass(frozen=True, eq=False)
+class Vocabulary:
+    """The engine's tokens: their text (for the task's steering), the ids that end a sequence,
+    and the same vocabulary as llguidance reads it."""
 
-    first: frozenset[str] = frozenset()
+    texts: tuple[str, ...]
+    eos_ids: tuple[int, ...]
+    tokenizer: LLTokenizer
+    _compiled: OrderedDict[str, Grammar] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def start(self) -> Any:
-        return None
+    @classmethod
+    def from_tokenizer(
+        cls, tokenizer: Any, eos_ids: Sequence[int], n_vocab: int | None = None
+    ) -> Vocabulary:
+        """From a Hugging Face fast tokenizer; ``n_vocab``: the model's logit count, when it
+        has rows past the tokenizer's last id (they are never allowed)."""
+        from llguidance.hf import from_tokenizer
 
-    def step(self, data: Any, ch: str) -> tuple[int, Any]:
-        raise NotImplementedError
+        try:
+            ll = from_tokenizer(tokenizer, n_vocab=n_vocab, eos_token=list(eos_ids))
+        except ValueError as exc:  # a slow (pure Python) tokenizer
+            raise UnsupportedSchema(f"constrained decoding needs a fast tokenizer: {exc}") from exc
+        special = set(getattr(tokenizer, "all_special_ids", []))
+        size = ll.vocab_size
+        known = len(tokenizer)
+        texts = tuple(
+            "" if i in special or i >= known else tokenizer.decode([i]) for i in range(size)
+        )
+        return cls(texts, tuple(eos_ids), ll)
 
-    def can_end(self, data: Any) -> bool:
-        """True when the node, in this state, is a complete value."""
-        return False
+    @property
+    def size(self) -> int:
+        return int(self.tokenizer.vocab_size)
 
-    def free_text(self, data: Any) -> bool:
-        """True inside a string body, where almost every character is allowed."""
-        return False
+    def encode(self, text: str) -> list[int]:
+        """``text`` as tokens (no special tokens)."""
+        return list(self.tokenizer.tokenize_str(text))
 
-
-class Literal(Node):
-    """Exact text: punctuation, keys, constants."""
-
-    def __init__(self, text: str) -> None:
-        if not text:
-            raise ValueError("empty literal")
-        self.text = text
-        self.first = frozenset(text[0])
-
-    def start(self) -> int:
-        return 0
-
-    def step(self, pos: int, ch: str) -> tuple[int, Any]:
-        if self.text[pos] != ch:
-            return _REJECT, None
-        pos += 1
-        return (_CLOSE, None) if pos == len(self.text) else (_STAY, pos)
-
-
-class Choice(Node):
-    """One of several exact texts (``enum``, booleans), possibly prefixes of each other."""
-
-    def __init__(self, options: list[str]) -> None:
-        if not options or any(not o for o in options):
-            raise ValueError("empty choice")
-        self.options = sorted(set(options))
-        self.first = frozenset(o[0] for o in self.options)
-
-    def start(self) -> str:
-        return ""
-
-    def step(self, prefix: str, ch: str) -> tuple[int, Any]:
-        grown = prefix + ch
-        longer = [o for o in self.options if o.startswith(grown)]
-        if longer:
-            if longer == [grown]:
-                return _CLOSE, None
-            return _STAY, grown
-        return (_POP, None) if prefix in self.options else (_REJECT, None)
-
-    def can_end(self, prefix: str) -> bool:
-        return prefix in self.options
-
-
-class Integer(Node):
-    """A JSON integer within ``[low, high]``; a prefix is kept only if some bound fits it."""
-
-    def __init__(self, low: int | None, high: int | None) -> None:
-        self.low = -_INT_LIMIT if low is None else low
-        self.high = _INT_LIMIT if high is None else high
-        if self.low > self.high:
-            raise UnsupportedSchema(f"empty integer range [{low}, {high}]")
-        self.first = frozenset(_DIGITS | ({"-"} if self.low < 0 else set()))
-
-    def start(self) -> str:
-        return ""
-
-    def _viable(self, prefix: str) -> bool:
-        negative = prefix.startswith("-")
-        digits = prefix[1:] if negative else prefix
-        if not digits:
-            return negative and self.low < 0
-        if digits[0] == "0" and (len(digits) > 1 or negative):
-            return False
-        # magnitudes allowed on this side of zero
-        if negative:
-            lo, hi = max(1, -min(self.high, -1)), -self.low
-        else:
-            lo, hi = max(0, self.low), self.high
-        if lo > hi:
-            return False
-        head = int(digits)
-        scale = 1
-        while head * scale <= hi:
-            if (head + 1) * scale - 1 >= lo:
-                return True
-            if digits == "0":
-                return False
-            scale *= 10
-        return False
-
-    def can_end(self, prefix: str) -> bool:
-        if prefix in ("", "-") or not self._viable(prefix):
-            return False
-        return self.low <= int(prefix) <= self.high
-
-    def step(self, prefix: str, ch: str) -> tuple[int, Any]:
-        if ch in _DIGITS or (ch == "-" and not prefix):
-            grown = prefix + ch
-            if self._viable(grown):
-                return _STAY, grown
-        return (_POP, None) if self.can_end(prefix) else (_REJECT, None)
-
-
-class Number(Node):
-    """A JSON number (no bounds): sign, integer part, fraction, exponent."""
-
-    # states: 0 start, 1 minus, 2 zero, 3 int, 4 dot, 5 frac, 6 e, 7 e-sign, 8 exp
-    _END = frozenset({2, 3, 5, 8})
-    first = frozenset(_DIGITS | {"-"})
-
-    def start(self) -> int:
-        return 0
-
-    def step(self, s: int, ch: str) -> tuple[int, Any]:
-        nxt = self._move(s, ch)
-        if nxt is not None:
-            return _STAY, nxt
-        return (_POP, None) if s in self._END else (_REJECT, None)
-
-    @staticmethod
-    def _move(s: int, ch: str) -> int | None:
-        digit = ch in _DIGITS
-        if s in (0, 1):
-            if ch == "-" and s == 0:
-                return 1
-            return (2 if ch == "0" else 3) if digit else None
-        if s in (2, 3):
-            if digit and s == 3:
-                return 3
-            return 4 if ch == "." else 6 if ch in "eE" else None
-        if s in (4, 5):
-            if digit:
-                return 5
-            return 6 if ch in "eE" and s == 5 else None
-        if s == 6:
-            return 7 if ch in "+-" else 8 if digit else None
-        if s in (7, 8):
-            return 8 if digit else None
-        return None
-
-    def can_end(self, s: int) -> bool:
-        return s in self._END
-
-
-class String(Node):
-    """A JSON string with optional length bounds (counted in characters, escapes as one)."""
-
-    first = frozenset('"')
-
-    def __init__(self, min_length: int = 0, max_length: int | None = None) -> None:
-        self.min_length = min_length
-        self.max_length = max_length
-
-    def start(self) -> tuple[int, int]:
-        return (0, 0)  # (phase, length): 0 before the quote, 1 body, 2 after \, 3-6 \u hex
-
-    def step(self, data: tuple[int, int], ch: str) -> tuple[int, Any]:
-        phase, length = data
-        counted = self.max_length is not None or self.min_length > 0
-        if phase == 0:
-            return (_STAY, (1, 0)) if ch == '"' else (_REJECT, None)
-        if phase == 1:
-            if ch == '"':
-                return (_CLOSE, None) if length >= self.min_length else (_REJECT, None)
-            if self.max_length is not None and length >= self.max_length:
-                return _REJECT, None
-            if ch == "\\":
-                return _STAY, (2, length)
-            if ord(ch) < 0x20:
-                return _REJECT, None
-            return _STAY, (1, length + 1 if counted else 0)
-        if phase == 2:
-            if ch in '"\\/bfnrt':
-                return _STAY, (1, length + 1 if counted else 0)
-            return (_STAY, (3, length)) if ch == "u" else (_REJECT, None)
-        if ch in "0123456789abcdefABCDEF":
-            if phase == 6:
-                return _STAY, (1, length + 1 if counted else 0)
-            return _STAY, (phase + 1, length)
-        return _REJECT, None
-
-    def free_text(self, data: tuple[int, int]) -> bool:
-        return data[0] == 1 and self.max_length is None and self.min_length == 0
-
-
-class Sequence(Node):
-    """Children one after another: an object's keys and values, a fixed-length array."""
-
-    def __init__(self, children: list[Node]) -> None:
-        if not children:
-            raise ValueError("empty sequence")
-        self.children = children
-        self.first = children[0].first
-
-    def start(self) -> int:
-        return 0
-
-    def step(self, i: int, ch: str) -> tuple[int, Any]:
-        if i == len(self.children):
-            return _POP, None
-        return _ENTER, (i + 1, self.children[i])
-
-    def can_end(self, i: int) -> bool:
-        return i == len(self.children)
-
-
-class Array(Node):
-    """``[item,item,…]`` with between ``min_items`` and ``max_items`` items."""
-
-    first = frozenset("[")
-
-    def __init__(self, item: Node, min_items: int, max_items: int | None) -> None:
-        if max_items is not None and min_items > max_items:
-            raise UnsupportedSchema(f"empty array length range [{min_items}, {max_items}]")
-        self.item = item
-        self.min_items = min_items
-        self.max_items = max_items
-
-    def start(self) -> tuple[int, int]:
-        return (0, 0)  # (phase, count): 0 before [, 1 after [, 2 after an item, 3 after a comma
-
-    def step(self, data: tuple[int, int], ch: str) -> tuple[int, Any]:
-        phase, count = data
-        room = self.max_items is None or count < self.max_items
-        if phase == 0:
-            return (_STAY, (1, 0)) if ch == "[" else (_REJECT, None)
-        if phase in (1, 2) and ch == "]":
-            return (_CLOSE, None) if count >= self.min_items else (_REJECT, None)
-        if phase == 2:
-            return (_STAY, (3, count)) if ch == "," and room else (_REJECT, None)
-        if room and ch in self.item.first:  # phase 1 or 3: an item starts
-            return _ENTER, ((2, count + 1), self.item)
-        return _REJECT, None
-
-
-class Alternatives(Node):
-    """``anyOf``: the first character picks the branch (e.g. ``null`` or a value)."""
-
-    def __init__(self, options: list[Node]) -> None:
-        seen: set[str] = set()
-        for option in options:
-            if seen & option.first:
-                raise UnsupportedSchema("anyOf branches that start with the same character")
-            seen |= option.first
-        self.options = options
-        self.first = frozenset(seen)
-
-    def step(self, data: None, ch: str) -> tuple[int, Any]:
-        for option in self.options:
-            if ch in option.first:
-                return _BECOME, option
-        return _REJECT, None
-
-
-def feed(state: State, ch: str) -> State | None:
-    """The state after one more character, or ``None`` if no valid answer continues so."""
-    stack = list(state)
-    while stack:
-        node, data = stack[-1]
-        action, value = node.step(data, ch)
-        if action == _STAY:
-            stack[-1] = (node, value)
-            return tuple(stack)
-        if action == _CLOSE:
-            stack.pop()
-            return tuple(stack)
-        if action == _POP:
-            stack.pop()
-            continue
-        if action == _ENTER:
-            own, child = value
-            stack[-1] = (node, own)
-            stack.append((child, child.start()))
-            continue
-        if action == _BECOME:
-            stack[-1] = (value, value.start())
-            continue
-        return None
-    return None  # the answer is already complete: nothing may follow
-
-
-def accepts(state: State) -> bool:
-    """True when the text so far is a complete answer."""
-    return all(node.can_end(data) for node, data in state)
+    def compiled(self, schema: Mapping[str, Any], positional: bool) -> Grammar:
+        """:func:`compile_schema`, remembered for the last few hundred schemas."""
+        key = json.dumps([schema, positional], sort_keys=True)
+        with self._lock:
+            hit = self._compiled.get(key)
+            if hit is not None:
+                self._compiled.move_to_end(key)
+                return hit
+        grammar = compile_schema(schema, self, positional=positional)
+        with self._lock:
+            self._compiled[key] = grammar
+            if len(self._compiled) > _COMPILED:
+                self._compiled.popitem(last=False)
+        return grammar
 
 
 class Grammar:
-    """A compiled answer grammar: its root node and start state."""
+    """One compiled schema for one vocabulary; :meth:`matcher` starts a decoding under it."""
 
-    def __init__(self, root: Node) -> None:
-        self.root = root
-        self.initial: State = ((root, root.start()),)
+    def __init__(self, schema: Mapping[str, Any], vocab: Vocabulary, text: str) -> None:
+        self.schema = schema
+        self.vocab = vocab
+        self._start = LLMatcher(vocab.tokenizer, text, log_level=0)
+        if self._start.is_error():
+            raise UnsupportedSchema(_reason(self._start.get_error()))
+
+    def matcher(self) -> Matcher:
+        return Matcher(self._start.deep_copy(), self.vocab)
+
+    def accepts(self, text: str) -> bool:
+        """Whether ``text`` is a complete answer (fed through the matcher as tokens)."""
+        matcher = self.matcher()
+        return matcher.consume(self.vocab.encode(text)) and matcher.accepting
 
 
-def compile_schema(schema: Mapping[str, Any], *, positional: bool = False) -> Grammar:
+def compile_schema(
+    schema: Mapping[str, Any], vocab: Vocabulary, *, positional: bool = False
+) -> Grammar:
     """Compile a JSON Schema; raises :class:`UnsupportedSchema` for what it cannot enforce."""
-    defs = dict(schema.get("$defs", {}))
-    return Grammar(_Compiler(defs, positional).node(schema))
+    if positional:
+        schema = positional_schema(dict(schema))
+    try:
+        text = LLMatcher.grammar_from_json_schema(dict(schema), defaults=JSON_OPTIONS)
+    except (ValueError, TypeError) as exc:
+        raise UnsupportedSchema(f"not a JSON Schema: {exc}") from exc
+    failed, messages = LLMatcher.validate_grammar_with_warnings(text, vocab.tokenizer)
+    if failed:
+        raise UnsupportedSchema(_reason(messages[0] if messages else "invalid schema"))
+    return Grammar(schema, vocab, text)
 
 
-class _Compiler:
-    def __init__(self, defs: dict[str, Any], positional: bool) -> None:
-        self.defs = defs
-        self.positional = positional
-        self.depth = 0
+def _reason(message: str) -> str:
+    """llguidance's error without its location prefix (``Unimplemented keys: ["not"]``)."""
+    return message.strip().removeprefix("Error: ").strip()
 
-    def node(self, schema: Mapping[str, Any]) -> Node:
-        self.depth += 1
-        if self.depth > 64:
-            raise UnsupportedSchema("schema nests too deeply (recursive $ref?)")
-        try:
-            return self._node(schema)
-        finally:
-            self.depth -= 1
 
-    def _node(self, schema: Mapping[str, Any]) -> Node:
-        if "$ref" in schema:
-            name = str(schema["$ref"]).rsplit("/", 1)[-1]
-            if name not in self.defs:
-                raise UnsupportedSchema(f"unknown $ref {schema['$ref']!r}")
-            merged = {**self.defs[name], **{k: v for k, v in schema.items() if k != "$ref"}}
-            return self.node(merged)
-        if "const" in schema:
-            return Literal(self._dump(schema["const"]))
-        if "enum" in schema:
-            return Choice([self._dump(v) for v in schema["enum"]])
-        for combinator in ("anyOf", "oneOf"):
-            if combinator in schema:
-                return Alternatives([self.node(s) for s in schema[combinator]])
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            return Alternatives([self.node({**schema, "type": k}) for k in kind])
-        if kind == "integer":
-            return self._integer(schema)
-        if kind == "number":
-            return Number()
-        if kind == "string":
-            if "pattern" in schema or "format" in schema:
-                raise UnsupportedSchema("string pattern/format")
-            return String(int(schema.get("minLength", 0)), schema.get("maxLength"))
-        if kind == "boolean":
-            return Choice(["true", "false"])
-        if kind == "null":
-            return Literal("null")
-        if kind == "array":
-            return self._array(schema)
-        if kind == "object":
-            return self._object(schema)
-        raise UnsupportedSchema(f"schema without a supported type: {dict(schema)!r:.80}")
+class Matcher:
+    """One answer being decoded: what may come next, what is forced, whether it is complete."""
 
-    def _integer(self, schema: Mapping[str, Any]) -> Node:
-        low = schema.get("minimum")
-        high = schema.get("maximum")
-        if "exclusiveMinimum" in schema:
-            low = int(schema["exclusiveMinimum"]) + 1
-        if "exclusiveMaximum" in schema:
-            high = int(schema["exclusiveMaximum"]) - 1
-        return Integer(None if low is None else int(low), None if high is None else int(high))
+    def __init__(self, inner: LLMatcher, vocab: Vocabulary) -> None:
+        self._inner = inner
+        self._mask = allocate_token_bitmask(1, vocab.size)
+        self._size = vocab.size
 
-    def _array(self, schema: Mapping[str, Any]) -> Node:
-        prefix = schema.get("prefixItems")
-        if prefix is not None:
-            if schema.get("items", False) is not False:
-                raise UnsupportedSchema("prefixItems followed by more items")
-            return self._fixed([self.node(s) for s in prefix])
-        items = schema.get("items")
-        if not isinstance(items, Mapping):
-            raise UnsupportedSchema("array without an item schema")
-        return Array(self.node(items), int(schema.get("minItems", 0)), schema.get("maxItems"))
+    def forced_tokens(self) -> list[int]:
+        """The tokens the grammar forces from here (jump-forward); empty when the model has a
+        choice."""
+        return list(self._inner.compute_ff_tokens())
 
-    def _object(self, schema: Mapping[str, Any]) -> Node:
-        properties: Mapping[str, Any] = schema.get("properties") or {}
-        if not properties or schema.get("additionalProperties") not in (None, False):
-            raise UnsupportedSchema("objects without fixed properties (dicts)")
-        values = [self.node(s) for s in properties.values()]
-        if self.positional:
-            return self._fixed(values)
-        keys = [json.dumps(k, ensure_ascii=False) for k in properties]
-        children: list[Node] = []
-        for i, (key, value) in enumerate(zip(keys, values, strict=True)):
-            children += [Literal(("{" if i == 0 else ",") + key + ":"), value]
-        return Sequence([*children, Literal("}")])
+    def allowed(self) -> np.ndarray:
+        """The token ids allowed next, ascending (end-of-sequence once the answer is complete)."""
+        fill_next_token_bitmask(self._inner, self._mask)
+        bits = np.unpackbits(self._mask[0].view(np.uint8), bitorder="little")[: self._size]
+        return np.flatnonzero(bits)
 
-    @staticmethod
-    def _fixed(values: list[Node]) -> Node:
-        if not values:
-            return Literal("[]")
-        children: list[Node] = []
-        for i, value in enumerate(values):
-            children += [Literal("[" if i == 0 else ","), value]
-        return Sequence([*children, Literal("]")])
+    def consume(self, tokens: Sequence[int]) -> bool:
+        """Advance by ``tokens``; False (and the matcher is dead) if they break the grammar."""
+        return bool(self._inner.consume_tokens(list(tokens))) and not self._inner.is_error()
 
-    def _dump(self, value: Any) -> str:
-        if self.positional:
-            value = positional_value(value)
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    @property
+    def accepting(self) -> bool:
+        """The answer so far is complete (it may end here)."""
+        return bool(self._inner.is_accepting())
+
+    @property
+    def error(self) -> str:
+        return str(self._inner.get_error())

@@ -75,7 +75,7 @@ class LlamaCppLM:
     def begin(self) -> None:
         self._fresh = True
 
-    def scores(self, tokens: Sequence[int], rows: Sequence[int] | None) -> np.ndarray:
+    def scores(self, tokens: Sequence[int], rows: np.ndarray | None) -> np.ndarray:
         tokens = list(tokens)
         if self._fresh:
             # prefix caching: keep the KV cache of the previous sequence up to where this
@@ -93,5 +93,5 @@ class LlamaCppLM:
         self.llm.eval(tokens)
         pointer = self._lib.llama_get_logits_ith(self.llm._ctx.ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
-        picked = logits[np.asarray(rows)] if rows is not None else logits.copy()
+        picked = logits[rows] if rows is not None else logits.copy()
         return picked.astype(np.float32, copy=False)

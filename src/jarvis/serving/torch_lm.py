@@ -32,12 +32,17 @@ class TorchLM:
         self._head = inner.get_output_embeddings().weight
         self._rows: dict[tuple[int, ...], Any] = {}
 
+    @property
+    def n_vocab(self) -> int:
+        """Rows of the LM head: the logits' length."""
+        return int(self._head.shape[0])
+
     def begin(self) -> None:
         from transformers import DynamicCache
 
         self._cache = DynamicCache()
 
-    def scores(self, tokens: Sequence[int], rows: Sequence[int] | None) -> np.ndarray:
+    def scores(self, tokens: Sequence[int], rows: np.ndarray | None) -> np.ndarray:
         torch = self._torch
         ids = torch.tensor([list(tokens)], dtype=torch.long)
         with torch.inference_mode():
@@ -47,7 +52,7 @@ class TorchLM:
             if rows is None:
                 logits = hidden @ self._head.T
             else:
-                key = tuple(rows)
+                key = tuple(rows.tolist())
                 head = self._rows.get(key)
                 if head is None:
                     if len(self._rows) > 4096:
