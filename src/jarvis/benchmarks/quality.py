@@ -173,25 +173,28 @@ def run(
         },
         settings=overrides,
     )
-    if not trained.promoted:
+    if trained.version is None:
         return figures
     rng = random.Random(seed + 1)
-    modes = {"validity only": False, "cascade": True}
+    # the cascade first: if the gate refused the version, the teacher serves, as it would;
+    # validity-only routing then gets the version anyway, as a validity-only gate promoted it
+    modes = {"cascade": True, "validity only": False}
     runtimes = {
         name: Jarvis(Settings(home=workdir, teacher_seed=seed, **{**overrides, "cascade": cascade}))
         for name, cascade in modes.items()
     }
-    first = runtimes["validity only"]
-    samples = _samples(task, first, rng, sample)
-    for sample_name, calls in samples.items():
-        figures.samples[sample_name] = {}
-        for mode, rt in runtimes.items():
+    samples = _samples(task, runtimes["cascade"], rng, sample)
+    for mode, rt in runtimes.items():
+        if mode == "validity only" and not trained.promoted:
+            rt.store.versions.promote(task.name, trained.version)
+            figures.training["promoted_for_validity_only"] = True
+            say(f"{trained.version} promoted for validity-only routing (its answers are valid)")
+        for sample_name, calls in samples.items():
             t0 = time.perf_counter()
             found = _ask(rt, task, calls)
-            figures.samples[sample_name][mode] = found.as_dict()
+            figures.samples.setdefault(sample_name, {})[mode] = found.as_dict()
             say(f"{sample_name} / {mode}: {found.as_dict()} in {time.perf_counter() - t0:.0f} s")
-    if task.name == "create_next_level":
-        for mode, rt in runtimes.items():
+        if task.name == "create_next_level":
             result = rt.call(task, NEW_GAME, raise_on_invalid=False)
             reference = rt.teacher_answer(task, NEW_GAME)
             figures.new_game_level_1[mode] = {

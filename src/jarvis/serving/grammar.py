@@ -44,6 +44,7 @@ JSON_OPTIONS: JsonCompileOptions = {
     "key_separator": ":",
     "coerce_one_of": True,
 }
+_BIT = np.arange(32)
 _COMPILED = 256  # grammars kept per vocabulary (a per-call schema is compiled once per call)
 
 
@@ -162,8 +163,11 @@ class Matcher:
     def allowed(self) -> np.ndarray:
         """The token ids allowed next, ascending (end-of-sequence once the answer is complete)."""
         fill_next_token_bitmask(self._inner, self._mask)
-        bits = np.unpackbits(self._mask[0].view(np.uint8), bitorder="little")[: self._size]
-        return np.flatnonzero(bits)
+        words = self._mask[0]
+        used = np.flatnonzero(words)  # only the 32-token words with an allowed token
+        bits = np.unpackbits(words[used].view(np.uint8), bitorder="little").reshape(-1, 32)
+        ids = (used[:, None] * 32 + _BIT)[bits.astype(bool)]
+        return ids[ids < self._size]
 
     def consume(self, tokens: Sequence[int]) -> bool:
         """Advance by ``tokens``; False (and the matcher is dead) if they break the grammar."""
