@@ -19,6 +19,7 @@ are loaded from git under other names; both run on the same vocabulary and model
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import random
 import statistics
@@ -87,11 +88,10 @@ def load_baseline(rev: str) -> tuple[ModuleType, ModuleType, ModuleType]:
         source = source.replace("jarvis.serving.guide", "old_guide")
         (folder / f"old_{name}.py").write_text(source)
     sys.path.insert(0, str(folder))
-    import old_decode  # type: ignore[import-not-found]
-    import old_grammar  # type: ignore[import-not-found]
-    import old_guide  # type: ignore[import-not-found]
-
-    return old_grammar, old_guide, old_decode
+    grammar, guide, decode = (
+        importlib.import_module(f"old_{m}") for m in ("grammar", "guide", "decode")
+    )
+    return grammar, guide, decode
 
 
 class TupleRows:

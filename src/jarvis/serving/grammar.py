@@ -166,7 +166,7 @@ class Matcher:
         words = self._mask[0]
         used = np.flatnonzero(words)  # only the 32-token words with an allowed token
         bits = np.unpackbits(words[used].view(np.uint8), bitorder="little").reshape(-1, 32)
-        ids = (used[:, None] * 32 + _BIT)[bits.astype(bool)]
+        ids: np.ndarray = (used[:, None] * 32 + _BIT)[bits.astype(bool)]
         return ids[ids < self._size]
 
     def consume(self, tokens: Sequence[int]) -> bool:
