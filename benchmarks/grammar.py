@@ -19,19 +19,15 @@ are loaded from git under other names; both run on the same vocabulary and model
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import random
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
+from baseline import BASELINE, Baseline, load_baseline  # benchmarks/baseline.py
 
 from jarvis.benchmarks.training import level_inputs, map_inputs
 from jarvis.core.backends import GREEDY
@@ -46,9 +42,6 @@ from jarvis.runtime.configs import engine_config
 from jarvis.serving.engine import Engine
 from jarvis.serving.grammar import compile_schema
 from jarvis.store import Store
-
-REPO = Path(__file__).resolve().parents[1]
-BASELINE = "f4fb209"  # the last commit with the hand-written grammar
 
 NOTE_SCHEMA = {
     "type": "object",
@@ -68,30 +61,6 @@ TEXTS = [
     "Les ennemis patrouillent près de l'entrée; évitez-les.",
     "emoji 🎮 and symbols ± ≤ ≥",
 ]
-
-
-def load_baseline(rev: str) -> tuple[ModuleType, ModuleType, ModuleType]:
-    """The old grammar, guide and decode modules at ``rev``, importable side by side."""
-    folder = Path(tempfile.mkdtemp(prefix="grammar-baseline-"))
-    for name in ("grammar", "guide", "decode"):
-        source = subprocess.run(
-            ["git", "show", f"{rev}:src/jarvis/serving/{name}.py"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        source = source.replace(
-            "from jarvis.serving import grammar as g", "import old_grammar as g"
-        )
-        source = source.replace("jarvis.serving.grammar", "old_grammar")
-        source = source.replace("jarvis.serving.guide", "old_guide")
-        (folder / f"old_{name}.py").write_text(source)
-    sys.path.insert(0, str(folder))
-    grammar, guide, decode = (
-        importlib.import_module(f"old_{m}") for m in ("grammar", "guide", "decode")
-    )
-    return grammar, guide, decode
 
 
 class TupleRows:
@@ -140,9 +109,7 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def micro(
-    engine: Engine, old: tuple[ModuleType, ModuleType, ModuleType], n: int
-) -> list[dict[str, Any]]:
+def micro(engine: Engine, old: Baseline, n: int) -> list[dict[str, Any]]:
     old_grammar, old_guide, _ = old
     tokenizer = engine.tokenizer
     vocab = engine._vocab
@@ -216,7 +183,7 @@ def latest_adapter(registry: Registry, store: Store, task: str) -> Adapter | Non
 
 def answers(
     engine: Engine,
-    old: tuple[ModuleType, ModuleType, ModuleType],
+    old: Baseline,
     registry: Registry,
     store: Store,
     task: Task[Any],

@@ -26,6 +26,8 @@ from jarvis.core.prompts import render_answer
 from jarvis.rpg import create_next_level, oracle_level
 from jarvis.server import create_app
 
+LOCAL = "http://localhost"  # a loopback server answers to loopback names only
+
 TASK = "create_next_level"
 INPUTS = {"last_levels": [], "difficulty": 1}
 
@@ -212,7 +214,7 @@ def test_over_http_a_dead_teacher_is_a_502_with_the_cause_and_the_server_goes_on
 ) -> None:
     endpoint.responses = [SERVER_ERROR]
     rt = runtime(home, endpoint, teacher_max_retries=1)
-    api = TestClient(create_app(rt))
+    api = TestClient(create_app(rt), base_url=LOCAL)
 
     response = api.post(f"/v1/tasks/{TASK}/call", json={"input": INPUTS})
 

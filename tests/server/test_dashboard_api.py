@@ -13,11 +13,13 @@ from jarvis import Jarvis
 from jarvis.demo.play import LevelManager
 from jarvis.server import create_app
 
+LOCAL = "http://localhost"  # a loopback server answers to loopback names only
+
 
 @pytest.fixture
 def client(runtime: Jarvis) -> TestClient:
     runtime.sync_tasks()
-    return TestClient(create_app(runtime))
+    return TestClient(create_app(runtime), base_url=LOCAL)
 
 
 @pytest.mark.parametrize("path", ["/", "/tasks/create_next_map", "/game"])

@@ -15,6 +15,8 @@ from jarvis import Jarvis, Settings
 from jarvis.server import create_app
 from jarvis.store.feedback import outranked
 
+LOCAL = "http://localhost"  # a loopback server answers to loopback names only
+
 LEVEL_INPUT = {"last_levels": [], "difficulty": 3}
 
 
@@ -26,7 +28,7 @@ def rt(settings: Settings) -> Jarvis:
 
 @pytest.fixture
 def api(rt: Jarvis) -> TestClient:
-    return TestClient(create_app(rt, host="127.0.0.1"))
+    return TestClient(create_app(rt, host="127.0.0.1"), base_url=LOCAL)
 
 
 def served(api: TestClient) -> dict[str, Any]:
@@ -100,5 +102,5 @@ def test_bad_feedback_gets_a_clear_error_and_changes_nothing(
 
 def test_feedback_needs_the_token_on_an_exposed_server(settings: Settings) -> None:
     rt = Jarvis(settings.model_copy(update={"student": "none"}))
-    api = TestClient(create_app(rt, host="0.0.0.0"))
+    api = TestClient(create_app(rt, host="0.0.0.0"), base_url=LOCAL)
     assert api.post("/v1/calls/1/feedback", json={"score": 1}).status_code == 403

@@ -16,12 +16,14 @@ from jarvis.server.app import Admission
 from jarvis.server.errors import ApiError
 from jarvis.server.metrics import Metrics
 
+LOCAL = "http://localhost"  # a loopback server answers to loopback names only
+
 LEVEL_INPUT = {"last_levels": [], "difficulty": 3}
 
 
 def app_client(settings: Settings, host: str = "127.0.0.1", **overrides: object) -> TestClient:
     rt = Jarvis(settings.model_copy(update=overrides), student=None)
-    return TestClient(create_app(rt, host=host))
+    return TestClient(create_app(rt, host=host), base_url=LOCAL)
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ from jarvis import Jarvis, Settings, TeacherError
 from jarvis.rpg import create_next_level
 from jarvis.server import create_app
 
+LOCAL = "http://localhost"  # a loopback server answers to loopback names only
+
 # Non-GET routes anyone may call: they answer calls, they change no configuration.
 OPEN_ROUTES = {
     ("POST", "/v1/tasks/{task}/call"),
@@ -71,7 +73,7 @@ def client(settings: Settings, host: str, token: str | None = None) -> TestClien
     if token is not None:
         values["api_token"] = SecretStr(token)
     rt = Jarvis(settings.model_copy(update=values))
-    return TestClient(create_app(rt, host=host))
+    return TestClient(create_app(rt, host=host), base_url=LOCAL)
 
 
 def test_the_route_list_is_complete(settings: Settings) -> None:
@@ -120,7 +122,7 @@ def test_the_open_routes_still_answer_when_exposed(settings: Settings) -> None:
 
 def test_a_chunked_body_without_a_length_is_bounded_too(settings: Settings) -> None:
     rt = Jarvis(settings.model_copy(update={"student": "none", "max_body_bytes": 1000}))
-    api = TestClient(create_app(rt))
+    api = TestClient(create_app(rt), base_url=LOCAL)
 
     def chunks() -> Iterator[bytes]:
         for _ in range(20):
@@ -240,7 +242,7 @@ def test_secrets_never_reach_the_logs_or_the_store(
     rt = Jarvis(settings)
     for d in range(30):
         rt.call(create_next_level, {"last_levels": [], "difficulty": 1 + d % 20})
-    api = TestClient(create_app(rt, host="0.0.0.0"))
+    api = TestClient(create_app(rt, host="0.0.0.0"), base_url=LOCAL)
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     assert api.post("/v1/admin/tasks/create_next_level/rollback", headers=auth).status_code == 409
     assert api.post("/v1/admin/tasks/create_next_level/train", headers=auth).status_code == 200

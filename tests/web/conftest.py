@@ -25,6 +25,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # a rebinding attacker's name, resolving to this machine (tests/web/test_hostile_page.py)
+    "--host-resolver-rules=MAP evil.test 127.0.0.1",
 ]
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 

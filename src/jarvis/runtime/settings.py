@@ -239,6 +239,11 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, description="Bearer token for admin routes; required when exposed."
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to besides localhost, 127.0.0.1 and [::1] "
+        "(comma-separated; a loopback server refuses any other Host: DNS rebinding).",
+    )
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body.")
     max_pending: int = Field(
         default=32, gt=0, description="Model requests queued at once; more are answered 503."
@@ -258,7 +263,7 @@ class Settings(BaseSettings):
         description="Example .jac programs the dashboard offers; default: the repo's examples/.",
     )
 
-    @field_validator("task_modules", mode="before")
+    @field_validator("task_modules", "allowed_hosts", mode="before")
     @classmethod
     def _split_modules(cls, value: Any) -> Any:
         if isinstance(value, str):

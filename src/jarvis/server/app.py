@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jarvis import __version__
-from jarvis.runtime import Jarvis
+from jarvis.runtime import Jarvis, Settings
 from jarvis.server import (
     dashboard_api,
     dashboard_pages,
@@ -30,12 +30,13 @@ from jarvis.server import (
     openai_routes,
     task_routes,
 )
+from jarvis.server.browser_guard import LOOPBACK_NAMES, BrowserGuard, host_name
 from jarvis.server.errors import ApiError, error_response
 from jarvis.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from jarvis.server.metrics import Metrics
 from jarvis.server.security import is_loopback
 
-__all__ = ["Admission", "create_app"]
+__all__ = ["Admission", "allowed_hosts", "create_app"]
 
 
 class BodyLimit:
@@ -109,6 +110,14 @@ class Admission:
                 self.metrics.in_flight -= 1
 
 
+def allowed_hosts(settings: Settings, exposed: bool) -> frozenset[str] | None:
+    """The Host names the app answers to: loopback's and the configured ones; None (any) for
+    an exposed server that names none (it is reached by whatever name its users know)."""
+    if exposed and not settings.allowed_hosts:
+        return None
+    return LOOPBACK_NAMES | {host_name(h) for h in settings.allowed_hosts}
+
+
 def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
     """The API for ``rt``; ``host`` is where it will listen (it decides admin access)."""
     settings = rt.settings
@@ -120,6 +129,12 @@ def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
     token = settings.api_token.get_secret_value() if settings.api_token else None
     app.state.api_token = token or None
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # outermost: refused before a byte of the body is read
+    app.add_middleware(
+        BrowserGuard,
+        allowed_hosts=allowed_hosts(settings, app.state.exposed),
+        on_refuse=app.state.metrics.reject,
+    )
 
     @app.middleware("http")
     async def measure(
