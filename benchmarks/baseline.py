@@ -13,6 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = "f4fb209"  # the last commit with the hand-written grammar
@@ -42,3 +45,16 @@ def load_baseline(rev: str = BASELINE) -> tuple[ModuleType, ModuleType, ModuleTy
         importlib.import_module(f"old_{m}") for m in ("grammar", "guide", "decode")
     )
     return grammar, guide, decode
+
+
+class TupleRows:
+    """The engine's model as the old decode loop calls it (rows as a tuple of ids)."""
+
+    def __init__(self, lm: Any) -> None:
+        self.lm = lm
+
+    def begin(self) -> None:
+        self.lm.begin()
+
+    def scores(self, tokens: Any, rows: Any) -> np.ndarray:
+        return self.lm.scores(tokens, None if rows is None else np.asarray(rows))  # type: ignore[no-any-return]

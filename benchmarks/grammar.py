@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from baseline import BASELINE, Baseline, load_baseline  # benchmarks/baseline.py
+from baseline import BASELINE, Baseline, TupleRows, load_baseline  # benchmarks/baseline.py
 
 from jarvis.benchmarks.training import level_inputs, map_inputs
 from jarvis.core.backends import GREEDY
@@ -61,19 +61,6 @@ TEXTS = [
     "Les ennemis patrouillent près de l'entrée; évitez-les.",
     "emoji 🎮 and symbols ± ≤ ≥",
 ]
-
-
-class TupleRows:
-    """The engine's model as the old decode loop called it (rows as a tuple of ids)."""
-
-    def __init__(self, lm: Any) -> None:
-        self.lm = lm
-
-    def begin(self) -> None:
-        self.lm.begin()
-
-    def scores(self, tokens: Any, rows: Any) -> np.ndarray:
-        return self.lm.scores(tokens, None if rows is None else np.asarray(rows))  # type: ignore[no-any-return]
 
 
 def note_answer(rng: random.Random) -> str:

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import numpy as np
-from baseline import Baseline, load_baseline  # benchmarks/baseline.py
+from baseline import Baseline, TupleRows, load_baseline  # benchmarks/baseline.py
 
 from jarvis.core.backends import GREEDY
 from jarvis.runtime import Settings
@@ -110,7 +109,7 @@ def answer(
     with engine._lock:
         engine._use(None)
         done = old_decode.decode(
-            _TupleRows(engine._lm),
+            TupleRows(engine._lm),
             list(prompt),
             sampling=GREEDY,
             max_new_tokens=max_tokens,
@@ -118,17 +117,6 @@ def answer(
             guide=guide,
         )
     return engine.tokenizer.decode(done.tokens, skip_special_tokens=True).strip(), done.finished
-
-
-class _TupleRows:
-    def __init__(self, lm: Any) -> None:
-        self.lm = lm
-
-    def begin(self) -> None:
-        self.lm.begin()
-
-    def scores(self, tokens: Any, rows: Any) -> np.ndarray:
-        return self.lm.scores(tokens, None if rows is None else np.asarray(rows))  # type: ignore[no-any-return]
 
 
 def is_valid(schema: dict[str, Any], text: str) -> bool:
