@@ -39,7 +39,12 @@ STATS: Counter[str] = Counter()
 
 HOME = Path(tempfile.mkdtemp(prefix="jarvis-fuzz-"))  # the schema is read at import time
 atexit.register(shutil.rmtree, HOME, True)
-RUNTIME = Jarvis(Settings(home=HOME, teacher_seed=1, student="none", max_tokens=64))
+# schemathesis' in-process client sends ``Host: testserver``: a name this loopback app is told
+# to answer to, as a user would for a name of their own (JARVIS_ALLOWED_HOSTS)
+SETTINGS = Settings(
+    home=HOME, teacher_seed=1, student="none", max_tokens=64, allowed_hosts=["testserver"]
+)
+RUNTIME = Jarvis(SETTINGS)
 RUNTIME.sync_tasks()
 APP = create_app(RUNTIME, host="127.0.0.1")
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
