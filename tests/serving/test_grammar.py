@@ -142,3 +142,11 @@ def test_a_level_schema_fixes_the_name_and_difficulty(vocab: Vocabulary) -> None
     assert admits(vocab, schema, student_answer(create_next_level, level), positional=True)
     wrong = level.model_copy(update={"difficulty": 5})
     assert not admits(vocab, schema, student_answer(create_next_level, wrong), positional=True)
+
+
+def test_a_remembered_refusal_is_raised_again_by_name(vocab: Vocabulary) -> None:
+    schema = {"type": "object", "propertyNames": {"pattern": "^b"}}
+    for _ in range(2):  # the second answer comes from the cache
+        with pytest.raises(UnsupportedSchema, match="propertyNames"):
+            vocab.compiled(schema, False)
+    assert vocab.compiled({"type": "integer"}, False) is vocab.compiled({"type": "integer"}, False)

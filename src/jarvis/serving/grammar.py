@@ -60,7 +60,9 @@ class Vocabulary:
     texts: tuple[str, ...]
     eos_ids: tuple[int, ...]
     tokenizer: LLTokenizer
-    _compiled: OrderedDict[str, Grammar] = field(default_factory=OrderedDict, repr=False)
+    _compiled: OrderedDict[str, Grammar | UnsupportedSchema] = field(
+        default_factory=OrderedDict, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -92,19 +94,24 @@ class Vocabulary:
         return list(self.tokenizer.tokenize_str(text))
 
     def compiled(self, schema: Mapping[str, Any], positional: bool) -> Grammar:
-        """:func:`compile_schema`, remembered for the last few hundred schemas."""
+        """:func:`compile_schema`, remembered (a refusal too) for the last few hundred schemas."""
         key = json.dumps([schema, positional], sort_keys=True)
         with self._lock:
             hit = self._compiled.get(key)
             if hit is not None:
                 self._compiled.move_to_end(key)
-                return hit
-        grammar = compile_schema(schema, self, positional=positional)
-        with self._lock:
-            self._compiled[key] = grammar
-            if len(self._compiled) > _COMPILED:
-                self._compiled.popitem(last=False)
-        return grammar
+        if hit is None:
+            try:
+                hit = compile_schema(schema, self, positional=positional)
+            except UnsupportedSchema as exc:
+                hit = exc
+            with self._lock:
+                self._compiled[key] = hit
+                if len(self._compiled) > _COMPILED:
+                    self._compiled.popitem(last=False)
+        if isinstance(hit, UnsupportedSchema):
+            raise UnsupportedSchema(str(hit))
+        return hit
 
 
 class Grammar:
@@ -113,7 +120,7 @@ class Grammar:
     def __init__(self, schema: Mapping[str, Any], vocab: Vocabulary, text: str) -> None:
         self.schema = schema
         self.vocab = vocab
-        self._start = LLMatcher(vocab.tokenizer, text, log_level=0)
+        self._start = LLMatcher(vocab.tokenizer, text, log_level=0)  # compiles: never raises
         if self._start.is_error():
             raise UnsupportedSchema(_reason(self._start.get_error()))
 
@@ -136,9 +143,6 @@ def compile_schema(
         text = LLMatcher.grammar_from_json_schema(dict(schema), defaults=JSON_OPTIONS)
     except (ValueError, TypeError) as exc:
         raise UnsupportedSchema(f"not a JSON Schema: {exc}") from exc
-    failed, messages = LLMatcher.validate_grammar_with_warnings(text, vocab.tokenizer)
-    if failed:
-        raise UnsupportedSchema(_reason(messages[0] if messages else "invalid schema"))
     return Grammar(schema, vocab, text)
 
 
