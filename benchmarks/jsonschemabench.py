@@ -140,7 +140,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args()
-    settings = Settings(home=args.home) if args.home else Settings()
+    # one answer at a time: the old loop drives the serial engine, the new one too (same work)
+    settings = Settings(home=args.home, batch_size=1) if args.home else Settings(batch_size=1)
     old = load_baseline()
     engine = Engine(engine_config(settings))
     engine.tokenizer  # noqa: B018  # loads the engine and its vocabulary

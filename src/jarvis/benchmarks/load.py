@@ -49,7 +49,7 @@ from jarvis.serving.engine import Engine
 from jarvis.serving.local import LocalStudent
 from jarvis.store import Store, schema
 
-__all__ = ["CorruptingStudent", "LoadConfig", "OracleStudent", "run"]
+__all__ = ["CorruptingStudent", "LoadConfig", "OracleStudent", "ratios", "run"]
 
 TASKS = ("create_next_level", "create_next_map")
 
@@ -103,6 +103,8 @@ class LoadConfig:
     database_url: str | None = None  # None: SQLite in the home
     max_requests: int = 100_000
     seed: int = 0
+    batch_size: int | None = None  # the engine's JARVIS_BATCH_SIZE (None: the setting's)
+    warmup: bool = True  # one call per task before the clock starts (loads the engine)
 
 
 @dataclass
@@ -168,12 +170,13 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="jarvis-load-") as tmp:
         home = cfg.home or Path(tmp) / "home"
         env = {**os.environ, "JARVIS_HOME": str(home), "JARVIS_MAX_PENDING": "1024"}
+        if cfg.batch_size is not None:
+            env["JARVIS_BATCH_SIZE"] = str(cfg.batch_size)
         if cfg.database_url:
             env["JARVIS_DATABASE_URL"] = cfg.database_url
         settings = Settings(home=home, database_url=cfg.database_url)
         settings.ensure_home()
         store = Store(settings.resolved_database_url)
-        start_id = _max_call_id(store)
         port = _free_port()
         server = subprocess.Popen(
             [
@@ -198,6 +201,9 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(url, server)
+            if cfg.warmup:
+                _warm_up(url, cfg.seed)
+            start_id = _max_call_id(store)  # warm-up rows are not reconciled
             logs = [ClientLog() for _ in range(cfg.clients)]
             budget = [cfg.max_requests]
             started = time.monotonic()
@@ -240,6 +246,14 @@ def _wait_ready(url: str, server: subprocess.Popen[str]) -> None:
     raise ConfigError("the load server did not start within 120 s")
 
 
+def _warm_up(url: str, seed: int) -> None:
+    """One call per task: the engine loads its base and adapters before the clock starts."""
+    rng = random.Random(seed - 1)
+    with httpx.Client(base_url=url, timeout=600) as http:
+        for task in TASKS:
+            http.post(f"/v1/tasks/{task}/call", json={"input": _inputs(rng, task)})
+
+
 def _max_call_id(store: Any) -> int:
 
     with store.engine.connect() as conn:
@@ -274,6 +288,7 @@ def _report(
         "backend": "postgresql" if (cfg.database_url or "").startswith("postgres") else "sqlite",
         "student": cfg.student,
         "clients": cfg.clients,
+        "batch_size": cfg.batch_size,
         "seconds": round(wall, 1),
         "invalid_rate": cfg.invalid_rate,
         "answered": len(latencies),
@@ -295,6 +310,31 @@ def _report(
         },
         "server_fallbacks_metric": _metric(metrics, "jarvis_fallbacks_total"),
     }
+
+
+def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each batched run against the serial run (batch size 1) of the same store and clients:
+    throughput and latency percentiles as multiples of the serial figures."""
+    serial = {(r["backend"], r["clients"]): r for r in results if r.get("batch_size") == 1}
+    out = []
+    for r in results:
+        base = serial.get((r["backend"], r["clients"]))
+        if base is None or r.get("batch_size") in (None, 1):
+            continue
+        row: dict[str, Any] = {
+            "backend": r["backend"],
+            "clients": r["clients"],
+            "batch_size": r["batch_size"],
+            "throughput": _ratio(r["throughput_rps"], base["throughput_rps"]),
+        }
+        for q in ("p50", "p95", "p99"):
+            row[q] = _ratio(r["latency_ms"][q], base["latency_ms"][q])
+        out.append(row)
+    return out
+
+
+def _ratio(new: float | None, old: float | None) -> float | None:
+    return round(new / old, 3) if new is not None and old else None
 
 
 def _metric(text: str, name: str) -> float | None:

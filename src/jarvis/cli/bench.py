@@ -303,7 +303,10 @@ def _p(x: float | None) -> str:
 @bench_app.command("load")
 @handle_errors
 def load_cmd(
-    clients: Annotated[int, typer.Option("--clients", "-c", min=1, max=512)] = 32,
+    clients: Annotated[
+        list[int] | None,
+        typer.Option("--clients", "-c", min=1, max=512, help="Concurrent clients (repeatable)."),
+    ] = None,
     seconds: Annotated[float, typer.Option("--seconds", "-s", min=1, max=3600)] = 20.0,
     invalid_rate: Annotated[
         float, typer.Option(min=0, max=1, help="Share of student answers corrupted.")
@@ -322,6 +325,15 @@ def load_cmd(
             "fresh SQLite file.",
         ),
     ] = None,
+    batch_size: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="The engine's JARVIS_BATCH_SIZE (repeatable; 1 is the serial baseline, "
+            "compared side by side with each other size).",
+        ),
+    ] = None,
     max_requests: Annotated[int, typer.Option(min=1)] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -333,42 +345,72 @@ def load_cmd(
         raise JarvisError("--student engine needs --home with active versions")
     results = []
     for url in database_url or ["sqlite"]:
-        cfg = load.LoadConfig(
-            clients=clients,
-            seconds=seconds,
-            invalid_rate=invalid_rate,
-            student=student,
-            home=home,
-            database_url=None if url == "sqlite" else url,
-            max_requests=max_requests,
-        )
-        err.print(f"load: {clients} clients, {seconds:.0f} s, store {url} …")
-        results.append(load.run(cfg))
+        for n in clients or [32]:
+            sizes: list[int | None] = list(batch_size) if batch_size else [None]
+            for size in sizes:
+                cfg = load.LoadConfig(
+                    clients=n,
+                    seconds=seconds,
+                    invalid_rate=invalid_rate,
+                    student=student,
+                    home=home,
+                    database_url=None if url == "sqlite" else url,
+                    max_requests=max_requests,
+                    batch_size=size,
+                )
+                batch = "" if size is None else f", batch size {size}"
+                err.print(f"load: {n} clients, {seconds:.0f} s, store {url}{batch} …")
+                results.append(load.run(cfg))
     if as_json:
-        print_json({"load": results})
+        print_json({"load": results, "ratios": load.ratios(results)})
         return
     table = Table(
-        title=f"Load: {clients} clients × {seconds:.0f} s over HTTP, both RPG tasks, student "
+        title=f"Load: {seconds:.0f} s per run over HTTP, both RPG tasks, student "
         f"{student} with {invalid_rate:.0%} of its answers corrupted"
     )
-    table.add_column("")
+    for column in (
+        "store",
+        "clients",
+        "batch",
+        "answered",
+        "req/s",
+        "p50 / p95 / p99",
+        "errors",
+        "rows: student / fallback / teacher",
+        "lost / twice / unanswered rows",
+    ):
+        table.add_column(column, justify="left" if column == "store" else "right")
     for r in results:
-        table.add_column(r["backend"], justify="right")
-    rec = [r["reconciliation"] for r in results]
-    rows: list[tuple[str, list[str]]] = [
-        ("answered", [str(r["answered"]) for r in results]),
-        ("throughput", [f"{r['throughput_rps']} req/s" for r in results]),
-        ("p50 / p95 / p99", [_lat(r["latency_ms"]) for r in results]),
-        ("errors", [str(r["errors"]) for r in results]),
-        ("rows: student / fallback / teacher", [_src(r["rows_by_source"]) for r in results]),
-        ("rows retried (attempts > 1)", [str(r["rows_retried"]) for r in results]),
-        ("lost (answered, no row)", [str(x["answered_without_row"]) for x in rec]),
-        ("answered twice", [str(x["answered_twice"]) for x in rec]),
-        ("rows without an answer", [str(x["rows_without_answer"]) for x in rec]),
-    ]
-    for label, values in rows:
-        table.add_row(label, *values)
+        x = r["reconciliation"]
+        table.add_row(
+            r["backend"],
+            str(r["clients"]),
+            "-" if r["batch_size"] is None else str(r["batch_size"]),
+            str(r["answered"]),
+            str(r["throughput_rps"]),
+            _lat(r["latency_ms"]),
+            str(r["errors"]),
+            _src(r["rows_by_source"]),
+            f"{x['answered_without_row']} / {x['answered_twice']} / {x['rows_without_answer']}",
+        )
     out.print(table)
+    ratios = load.ratios(results)
+    if ratios:
+        versus = Table(title="Batched ÷ serial (batch size 1), same clients, same run")
+        for column in ("store", "clients", "batch", "throughput ×", "p50 ×", "p95 ×", "p99 ×"):
+            versus.add_column(column, justify="right")
+        for q in ratios:
+            versus.add_row(
+                q["backend"],
+                str(q["clients"]),
+                str(q["batch_size"]),
+                *(_x(q[k]) for k in ("throughput", "p50", "p95", "p99")),
+            )
+        out.print(versus)
+
+
+def _x(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}×"
 
 
 @bench_app.command("teacher")

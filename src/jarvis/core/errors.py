@@ -68,6 +68,10 @@ class BackendError(JarvisError):
     """A model backend (teacher or student) could not produce any answer."""
 
 
+class Cancelled(JarvisError):
+    """The caller went away (a stream's client disconnected): the work stops early."""
+
+
 class TeacherError(BackendError):
     """The teacher could not answer; the message names the endpoint and the cause."""
 

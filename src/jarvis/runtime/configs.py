@@ -59,6 +59,8 @@ def engine_config(s: Settings) -> EngineConfig:
         threads=s.train_threads,
         constrained=s.constrained,
         steering=s.steering,
+        batch_size=s.batch_size,
+        slot_tokens=s.slot_tokens,
     )
 
 

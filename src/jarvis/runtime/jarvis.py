@@ -162,4 +162,6 @@ class Jarvis:
         return Worker(self.store, self.catalogue, self.registry, config, watch=watch)
 
     def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()  # its batcher's thread and llama.cpp context
         self.store.close()

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
         default=True,
         description="With the grammar, apply a task's semantic steering (maps: free cells).",
     )
+    batch_size: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="llama.cpp student: answers decoded together (continuous batching); "
+        "1 decodes one at a time.",
+    )
+    slot_tokens: int = Field(
+        default=4096,
+        ge=256,
+        description="llama.cpp student, batched: KV cells per answer (prompt and answer).",
+    )
 
     # Per-task defaults (a task may override them, and so may `task_settings`)
     threshold: int = Field(default=200, ge=1, description="Training examples before 1st training.")

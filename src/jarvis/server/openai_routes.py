@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from jarvis.core.backends import GenerationRequest, Sampling
-from jarvis.core.errors import JarvisError, TaskError
+from jarvis.core.errors import Cancelled, JarvisError, TaskError
 from jarvis.core.prompts import render_messages
 from jarvis.core.pyrepr import ReprError, parse_byllm_call, parse_call_text
 from jarvis.core.tasks import Task
@@ -339,13 +339,17 @@ async def _stream(
     """Server-sent events: token pieces as the engine writes them, then [DONE].
 
     Framing, pings and a client's disconnect are sse-starlette's; a client that goes away
-    cancels this generator, and the engine's work still ends and releases its admission slot.
+    cancels this generator, and the engine stops at its next token (:class:`Cancelled` from
+    the callback), which frees its batch slot and its admission slot.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     streamed: list[str] = []
+    gone = threading.Event()
 
     def emit(piece: str) -> None:
+        if gone.is_set():
+            raise Cancelled("the client closed the stream")
         loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
 
     def work() -> None:
@@ -372,32 +376,35 @@ async def _stream(
         return ServerSentEvent(data=json.dumps(payload, ensure_ascii=False))
 
     threading.Thread(target=work, name="chat-stream", daemon=True).start()
-    yield chunk({"role": "assistant", "content": ""})
-    while True:
-        kind, value = await queue.get()
-        if kind == "piece":
-            if value:
-                streamed.append(value)
-                yield chunk({"content": value})
-            continue
-        if kind == "error":
-            message = value.message if isinstance(value, ApiError) else str(value)
-            error = {"error": {"message": message, "type": "server_error"}}
-            yield ServerSentEvent(data=json.dumps(error))
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        while True:
+            kind, value = await queue.get()
+            if kind == "piece":
+                if value:
+                    streamed.append(value)
+                    yield chunk({"content": value})
+                continue
+            if kind == "error":
+                message = value.message if isinstance(value, ApiError) else str(value)
+                error = {"error": {"message": message, "type": "server_error"}}
+                yield ServerSentEvent(data=json.dumps(error))
+                break
+            answer: Answer = value
+            if not streamed:  # typed answers come whole, when validated
+                yield chunk({"content": answer.text})
+            yield chunk({}, answer.finish_reason, jarvis=answer.jarvis)
+            if body.stream_options is not None and body.stream_options.include_usage:
+                payload = {
+                    "id": chunk_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": body.model,
+                    "choices": [],
+                    "usage": _usage(answer),
+                }
+                yield ServerSentEvent(data=json.dumps(payload))
             break
-        answer: Answer = value
-        if not streamed:  # typed answers come whole, when validated
-            yield chunk({"content": answer.text})
-        yield chunk({}, answer.finish_reason, jarvis=answer.jarvis)
-        if body.stream_options is not None and body.stream_options.include_usage:
-            payload = {
-                "id": chunk_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": body.model,
-                "choices": [],
-                "usage": _usage(answer),
-            }
-            yield ServerSentEvent(data=json.dumps(payload))
-        break
-    yield ServerSentEvent(data="[DONE]")
+        yield ServerSentEvent(data="[DONE]")
+    finally:
+        gone.set()  # a disconnect cancels this generator: the engine stops at its next token

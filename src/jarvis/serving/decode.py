@@ -25,7 +25,7 @@ import numpy as np
 from jarvis.core.backends import Sampling
 from jarvis.serving.grammar import Grammar, Matcher
 
-__all__ = ["Decoded", "LanguageModel", "decode"]
+__all__ = ["Decoded", "Decoding", "LanguageModel", "Need", "decode"]
 
 SCORE_ROWS_LIMIT = 2048
 """Ask the backend for at most this many rows of the LM head; more allowed tokens (free text
@@ -84,31 +84,51 @@ def decode(
 
     ``steer`` (with a grammar) refuses candidates that would make the answer semantically
     invalid; the model's most likely (or sampled) acceptable token is taken instead.
+    One sequence on ``model``; :mod:`.batcher` drives many :class:`Decoding` at once.
     """
-    run = _Decoding(model, prompt, sampling, eos_ids, grammar, steer, on_tokens)
-    while len(run.out.tokens) < max_new_tokens and run.step(max_new_tokens):
-        pass
-    run.out.total_s = time.perf_counter() - run.started
-    return run.out
+    model.begin()
+    run = Decoding(prompt, sampling, max_new_tokens, eos_ids, grammar, steer, on_tokens)
+    while (need := run.want()) is not None:
+        run.give(model.scores(need.tokens, need.asked))
+    return run.result()
 
 
-class _Decoding:
-    """One sequence being decoded: the grammar state, what the model has still to read, and
-    what was written. :meth:`step` adds forced text or one chosen token."""
+@dataclass(frozen=True, slots=True)
+class Need:
+    """What one sequence needs from the model before it can write its next token."""
+
+    tokens: list[int]
+    """Tokens the model has not read yet (the prompt, forced text, the last choice)."""
+    rows: np.ndarray | None
+    """The candidate tokens (None: every token)."""
+
+    @property
+    def asked(self) -> np.ndarray | None:
+        """The rows to ask the backend for: all of them when many are allowed (free text in
+        a string), as that is cheaper than gathering most of the LM head."""
+        rows = self.rows
+        return None if rows is None or len(rows) > SCORE_ROWS_LIMIT else rows
+
+
+class Decoding:
+    """One answer being decoded: the grammar state, what the model has still to read, and
+    what was written. :meth:`want` writes forced text and says what the model must score
+    next; :meth:`give` takes those scores and writes the chosen token. Backends differ only in
+    how they compute scores: one sequence at a time, or many in one forward pass."""
 
     def __init__(
         self,
-        model: LanguageModel,
         prompt: Sequence[int],
         sampling: Sampling,
+        max_new_tokens: int,
         eos_ids: Sequence[int],
-        grammar: Grammar | None,
-        steer: Steer | None,
-        on_tokens: Callable[[list[int]], None] | None,
+        grammar: Grammar | None = None,
+        steer: Steer | None = None,
+        on_tokens: Callable[[list[int]], None] | None = None,
     ) -> None:
         self.started = time.perf_counter()
-        self.model = model
         self.sampling = sampling
+        self.max_new_tokens = max_new_tokens
         self.eos = set(eos_ids)
         self.matcher: Matcher | None = grammar.matcher() if grammar is not None else None
         self.steer = steer
@@ -118,50 +138,81 @@ class _Decoding:
         self.pending: list[int] = list(prompt)  # read by the model at its next step
         self.texts = grammar.vocab.texts if grammar is not None else ()
         self.written: list[str] = []  # the text so far, for the steering
-        model.begin()
+        self._need: Need | None = None
+        self._over = False
 
-    def step(self, max_new_tokens: int) -> bool:
-        """Write forced text, or one token; False when the answer is over."""
-        rows: np.ndarray | None = None
-        matcher = self.matcher
-        if matcher is not None:
-            forced = matcher.forced_tokens()
-            if forced:  # jump forward: the grammar allows only this text
-                forced = forced[: max_new_tokens - len(self.out.tokens)]
-                if not matcher.consume(forced):
-                    return False  # cannot happen: the grammar chose them
-                self.pending.extend(forced)
-                self._emit(forced)
-                return True
-            rows = matcher.allowed()
-            if not len(rows):
-                return False  # dead end: cannot happen for a well-formed grammar
-            if len(rows) <= len(self.eos) and all(int(r) in self.eos for r in rows):
-                self.out.finished = True  # the answer is complete: no need to ask the model
-                return False
-        token = self._choose(rows)
-        if token is None:
-            return False  # nothing acceptable: the answer stays unfinished (and is rejected)
+    @property
+    def over(self) -> bool:
+        return self._over
+
+    def want(self) -> Need | None:
+        """Jump over forced text; then what the model must score, or None when the answer is
+        over (complete, out of budget, or at a dead end)."""
+        while not self._over and self._need is None:
+            if len(self.out.tokens) >= self.max_new_tokens:
+                self._end()
+            elif self.matcher is None:
+                self._need = Need(self.pending, None)
+            else:
+                self._grammar_step(self.matcher)
+        return self._need
+
+    def _grammar_step(self, matcher: Matcher) -> None:
+        forced = matcher.forced_tokens()
+        if forced:  # jump forward: the grammar allows only this text
+            forced = forced[: self.max_new_tokens - len(self.out.tokens)]
+            if not matcher.consume(forced):
+                self._end()  # cannot happen: the grammar chose them
+                return
+            self.pending.extend(forced)
+            self._emit(forced)
+            return
+        rows = matcher.allowed()
+        if not len(rows):
+            self._end()  # dead end: cannot happen for a well-formed grammar
+        elif len(rows) <= len(self.eos) and all(int(r) in self.eos for r in rows):
+            self.out.finished = True  # the answer is complete: no need to ask the model
+            self._end()
+        else:
+            self._need = Need(self.pending, rows)
+
+    def give(self, logits: np.ndarray) -> None:
+        """The model's scores for :meth:`want`'s rows (or for every token): write one."""
+        need = self._need
+        assert need is not None, "give() without want()"
+        self._need = None
+        rows = need.rows
+        if rows is not None and need.asked is None:
+            logits = logits[rows]  # the backend was asked for every row
+        pick = self._pick(logits, rows)
+        if pick is None:
+            self._end()  # nothing acceptable: the answer stays unfinished (and is rejected)
+            return
+        self.out.confidence = min(self.out.confidence, _probability(logits, pick))
+        token = int(rows[pick]) if rows is not None else pick
         self.out.sampled += 1
         if token in self.eos:
             self.out.finished = True
-            return False
+            self._end()
+            return
         self.pending = [token]
         self._emit([token])
-        # False cannot happen: the token was allowed
-        return matcher is None or matcher.consume([token])
+        if self.matcher is not None and not self.matcher.consume([token]):
+            self._end()  # cannot happen: the token was allowed
 
-    def _choose(self, rows: np.ndarray | None) -> int | None:
-        """The model's next token among ``rows`` (all tokens when None), steered if asked."""
-        if rows is not None and len(rows) > SCORE_ROWS_LIMIT:
-            logits = self.model.scores(self.pending, None)[rows]
-        else:
-            logits = self.model.scores(self.pending, rows)
-        pick = self._pick(logits, rows)
-        if pick is not None:
-            self.out.confidence = min(self.out.confidence, _probability(logits, pick))
-            return int(rows[pick]) if rows is not None else pick
-        return None
+    def stop(self) -> None:
+        """End the answer where it is (a caller that went away, a failed backend)."""
+        self._need = None
+        self._end()
+
+    def result(self) -> Decoded:
+        if not self.out.total_s:
+            self.out.total_s = time.perf_counter() - self.started
+        return self.out
+
+    def _end(self) -> None:
+        self._over = True
+        self.out.total_s = time.perf_counter() - self.started
 
     def _pick(self, logits: np.ndarray, rows: np.ndarray | None) -> int | None:
         if self.steer is not None and rows is not None:
