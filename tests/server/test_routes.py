@@ -151,6 +151,20 @@ def test_health_and_metrics(api: TestClient) -> None:
     assert samples[("jarvis_student_share", (task,))] == 0.0
     assert samples[("jarvis_in_flight", ())] == 0
     assert samples[("process_resident_memory_bytes", ())] > 0  # the process collector
+    # the engine's continuous batch (no local engine here: nothing decoding, no passes)
+    assert samples[("jarvis_batch_active", ())] == 0
+    assert samples[("jarvis_batch_steps_total", ())] == 0
+
+
+def test_the_batch_series_read_the_engine_at_scrape_time() -> None:
+    figures = [(0, 0, 0)]
+    metrics = Metrics()
+    metrics.watch_batch(lambda: figures[0])
+    figures[0] = (3, 40, 100)  # three answers decoding, 40 passes carried 100 answers
+    text = metrics.render().decode()
+    assert "jarvis_batch_active 3.0" in text
+    assert "jarvis_batch_steps_total 40.0" in text
+    assert "jarvis_batch_answers_total 100.0" in text
 
 
 def test_two_apps_keep_their_own_counts() -> None:

@@ -118,12 +118,20 @@ def allowed_hosts(settings: Settings, exposed: bool) -> frozenset[str] | None:
     return LOOPBACK_NAMES | {host_name(h) for h in settings.allowed_hosts}
 
 
+def _batch_figures(rt: Jarvis) -> tuple[int, int, int]:
+    batcher = rt.engine.batcher if rt.engine is not None else None
+    if batcher is None:  # no local engine, a serial one, or not loaded yet
+        return (0, 0, 0)
+    return (batcher.active, batcher.steps, batcher.batched)
+
+
 def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
     """The API for ``rt``; ``host`` is where it will listen (it decides admin access)."""
     settings = rt.settings
     app = FastAPI(title="JARVIS", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.rt = rt
     app.state.metrics = Metrics()
+    app.state.metrics.watch_batch(lambda: _batch_figures(rt))
     app.state.admission = Admission(settings.max_pending, app.state.metrics)
     app.state.exposed = not is_loopback(host or settings.host)
     token = settings.api_token.get_secret_value() if settings.api_token else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,6 +19,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -83,6 +86,11 @@ class Metrics:
         self._students: dict[str, int] = defaultdict(int)
         self.in_flight = 0
 
+    def watch_batch(self, read: Callable[[], tuple[int, int, int]]) -> None:
+        """The student engine's continuous batch, read at scrape time from ``read()``:
+        (answers decoding now, forward passes so far, answers those passes carried)."""
+        self.registry.register(_BatchCollector(read))
+
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self._requests.labels(route=route, status=str(status)).inc()
         self._latency.labels(route=route).observe(seconds)
@@ -106,3 +114,22 @@ class Metrics:
     def render(self) -> bytes:
         """The exposition, text format 0.0.4 (``CONTENT_TYPE``)."""
         return generate_latest(self.registry)
+
+
+class _BatchCollector(Collector):
+    def __init__(self, read: Callable[[], tuple[int, int, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        active, steps, answers = self.read()
+        yield GaugeMetricFamily(
+            "jarvis_batch_active", "Answers decoding together in the engine now.", value=active
+        )
+        yield CounterMetricFamily(
+            "jarvis_batch_steps", "Forward passes of the engine's batch.", value=steps
+        )
+        yield CounterMetricFamily(
+            "jarvis_batch_answers",
+            "Answers those passes carried, summed (per step: the mean batch occupancy).",
+            value=answers,
+        )
