@@ -95,16 +95,16 @@ class Settings(BaseSettings):
         description="With the grammar, apply a task's semantic steering (maps: free cells).",
     )
     batch_size: int = Field(
-        default=16,
+        default=32,
         ge=1,
         le=256,
         description="llama.cpp student: answers decoded together (continuous batching); "
         "1 decodes one at a time.",
     )
     slot_tokens: int = Field(
-        default=4096,
+        default=2048,
         ge=256,
-        description="llama.cpp student, batched: KV cells per answer (prompt and answer).",
+        description="llama.cpp student: KV cells per answer (prompt and answer).",
     )
 
     # Per-task defaults (a task may override them, and so may `task_settings`)

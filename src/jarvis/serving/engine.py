@@ -65,9 +65,9 @@ class EngineConfig:
     """Decode typed answers under the call's grammar (callers pass it on)."""
     steering: bool = True
     """With the grammar, apply a task's semantic steering (maps: free cells)."""
-    batch_size: int = 16
+    batch_size: int = 32
     """llama.cpp: answers decoded together (continuous batching); 1: one at a time."""
-    slot_tokens: int = 4096
+    slot_tokens: int = 2048
     """llama.cpp: the KV cells of each slot (prompt and answer together)."""
     prefix_cache: bool = True
     """llama.cpp: reuse the KV cells of a previous prompt's shared head. Reading a prompt in
