@@ -127,9 +127,7 @@ def test_a_merged_gguf_answers_like_the_base_with_the_adapter_at_runtime(
         next(t.data for t in original.tensors if t.name == untouched),
     )
 
-    tokens = LlamaCppLM(base_gguf, threads=2, n_ctx=512).llm.tokenize(
-        PROMPT.encode(), add_bos=False, special=True
-    )
+    tokens = LlamaCppLM(base_gguf, threads=2, n_ctx=512).context.tokenize(PROMPT)
     bare = {name: last_logits(smollm2[name], tokens) for name in ("q4_1", "q8_0")}
     plain = bare[base]
     at_runtime = last_logits(base_gguf, tokens, runtime_lora)

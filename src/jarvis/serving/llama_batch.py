@@ -105,6 +105,18 @@ class LlamaBatchLM:
         self._adapters: dict[str, Any] = {}
         self._current: str | None = None
 
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
+        """``text`` in the GGUF's own vocabulary (``special``: parse ``<|im_start|>`` etc.)."""
+        lib = self._lib
+        vocab = lib.llama_model_get_vocab(self._model)
+        data = text.encode()
+        size = len(data) + 8
+        tokens = (lib.llama_token * size)()
+        n = lib.llama_tokenize(vocab, data, len(data), tokens, size, add_bos, special)
+        if n < 0:
+            raise BackendError(f"llama.cpp could not tokenize {len(data)} bytes")
+        return list(tokens[:n])
+
     @property
     def slots(self) -> int:
         return len(self._slots)
