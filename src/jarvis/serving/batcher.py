@@ -197,9 +197,8 @@ class Batcher:
 
     def _next_adapter(self, present: set[str | None]) -> str | None:
         """Round robin over the adapters with work, so no task waits behind another."""
-        order = sorted(present, key=lambda a: (a is not None, a or ""))
-        last = self._last_adapter
-        later = [a for a in order if (a is not None, a or "") > (last is not None, last or "")]
+        order = sorted(present, key=_turn)
+        later = [a for a in order if _turn(a) > _turn(self._last_adapter)]
         chosen = later[0] if later else order[0]
         self._last_adapter = chosen
         return chosen
@@ -214,3 +213,8 @@ class Batcher:
             job.decoding.stop()
             job.error = error
         job.done.set()
+
+
+def _turn(adapter: str | None) -> tuple[bool, str]:
+    """The adapters' order in the round robin: the bare base first, then by name."""
+    return (adapter is not None, adapter or "")

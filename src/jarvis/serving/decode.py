@@ -141,10 +141,6 @@ class Decoding:
         self._need: Need | None = None
         self._over = False
 
-    @property
-    def over(self) -> bool:
-        return self._over
-
     def want(self) -> Need | None:
         """Jump over forced text; then what the model must score, or None when the answer is
         over (complete, out of budget, or at a dead end)."""
@@ -206,8 +202,8 @@ class Decoding:
         self._end()
 
     def result(self) -> Decoded:
-        if not self.out.total_s:
-            self.out.total_s = time.perf_counter() - self.started
+        """The answer, once :meth:`want` returned None or :meth:`stop` was called."""
+        assert self._over, "result() before the answer is over"
         return self.out
 
     def _end(self) -> None:

@@ -327,7 +327,8 @@ class Engine:
                 if batcher is None:
                     self._use(adapter)
                     prompt, grammar, steer = prepare()
-                    done = self._decode(prompt, sampling, max_new_tokens, grammar, on_text, steer)
+                    budget = self._budget(prompt, max_new_tokens)
+                    done = self._decode(prompt, sampling, budget, grammar, on_text, steer)
                     return self._output(done, grammar is not None, as_answer)
                 adapter_file = None
                 if adapter is not None:
@@ -340,11 +341,10 @@ class Engine:
                 raise BackendError(f"engine ({self.backend}) failed: {exc}") from exc
         # batched: decoding happens on the batcher's thread, together with other calls
         assert self._vocab is not None
-        room = max(self.config.slot_tokens - len(prompt), 0)
         decoding = Decoding(
             prompt,
             sampling,
-            min(max_new_tokens, room),
+            self._budget(prompt, max_new_tokens),
             self._vocab.eos_ids,
             grammar,
             steer,
@@ -353,6 +353,13 @@ class Engine:
         name = adapter.name if adapter is not None else None
         done = batcher.run(decoding, prompt, name, adapter_file)
         return self._output(done, grammar is not None, as_answer)
+
+    def _budget(self, prompt: list[int], max_new_tokens: int) -> int:
+        """On llama.cpp a slot holds ``slot_tokens``, prompt and answer together: the answer
+        stops (unfinished) where the slot is full, on either path."""
+        if self.backend != "llama.cpp":
+            return max_new_tokens
+        return min(max_new_tokens, max(self.config.slot_tokens - len(prompt), 0))
 
     def _output(
         self, done: Decoded, constrained: bool, as_answer: Callable[[str], str]
