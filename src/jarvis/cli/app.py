@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jarvis.cli import bench, calls, data, demo, models, serve, status
+from jarvis.cli import bench, calls, data, demo, models, serve, setup, status
 
 app = typer.Typer(
     name="jarvis",
@@ -38,7 +38,7 @@ def _root(
     ctx.obj = {"overrides": overrides, "modules": list(task_module or [])}
 
 
-for _group in (status, calls, data, models, demo, serve):
+for _group in (status, calls, data, models, demo, serve, setup):
     _group.register(app)
 app.add_typer(bench.bench_app, name="bench")
 

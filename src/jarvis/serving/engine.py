@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from jarvis.core.backends import Sampling
 from jarvis.core.codec import from_student, uses_positional
-from jarvis.core.errors import BackendError, ConfigError
+from jarvis.core.errors import BackendError, ConfigError, MissingExtra
 from jarvis.core.tasks import Task
 from jarvis.models.base import BaseSpec
 from jarvis.models.loading import load_causal_lm, load_tokenizer
@@ -152,7 +152,7 @@ class Engine:
             if llama_cpp_available():
                 gguf = cfg.base.serving_gguf()
             elif self.requested == "llama.cpp":
-                raise ConfigError("engine llama.cpp needs llama-cpp-python (pip install it)")
+                raise MissingExtra("the llama.cpp engine", "serve")
             if gguf is None and self.requested == "llama.cpp":
                 raise ConfigError(f"base {cfg.base.spec!r} has no GGUF form")
         if gguf is not None and cfg.batch_size > 1:

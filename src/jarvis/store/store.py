@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from jarvis.core.errors import StoreError
+from jarvis.core.errors import MissingExtra, StoreError
 from jarvis.core.split import KEEP_HELDOUT, canonical_json, content_hash
 from jarvis.core.tasks import Task
 from jarvis.store import schema
@@ -194,7 +194,11 @@ class Store:
         self.url = url
         try:
             self.engine = sa.create_engine(url, future=True)
-        except (SQLAlchemyError, ImportError) as exc:
+        except ImportError as exc:
+            if sa.engine.make_url(url).get_backend_name() == "postgresql":
+                raise MissingExtra("the PostgreSQL store", "postgres") from exc
+            raise StoreError(f"cannot open store {_redact(url)}: {exc}") from exc
+        except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {_redact(url)}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _configure_sqlite)
