@@ -11,6 +11,9 @@ Run from the repository (the baseline is read from git): ``python benchmarks/gra
    ``--maps`` map calls decoded under each grammar with the same model and adapter (the
    latest version of each task in ``--home``; the bare base where there is none): parse and
    validity rates, and p50 latency per answer.
+3. **Batched** (``--batched CLIENTS``): the same calls on the continuous-batching engine
+   (``JARVIS_BATCH_SIZE``), CLIENTS at a time: parse and validity rates, the share of answers
+   identical to the serial engine's, and the wall time of both.
 
 The baseline's modules (``serving/grammar.py``, ``guide.py``, ``decode.py`` at ``--baseline``)
 are loaded from git under other names; both run on the same vocabulary and model.
@@ -23,6 +26,7 @@ import json
 import random
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +190,7 @@ def answers(
     for which in ("old", "new"):
         parsed = valid = 0
         seconds: list[float] = []
+        texts: list[str] = []
         for inputs in calls:
             started = time.perf_counter()
             if which == "new":
@@ -213,6 +218,7 @@ def answers(
                 raw = engine.tokenizer.decode(done.tokens, skip_special_tokens=True).strip()
                 text = from_student(task, raw)
             seconds.append(time.perf_counter() - started)
+            texts.append(text)
             verdict = validate_answer(task, inputs, text)
             parsed += verdict.stage != "format"
             valid += verdict.valid
@@ -225,9 +231,48 @@ def answers(
                 "parsed": parsed / len(calls),
                 "valid": valid / len(calls),
                 "p50_s": pct(seconds, 50),
+                "wall_s": round(sum(seconds), 1),
+                "texts": texts,
             }
         )
     return rows
+
+
+def batched(
+    engine: Engine,
+    registry: Registry,
+    store: Store,
+    task: Task[Any],
+    calls: list[dict[str, Any]],
+    max_tokens: int,
+    clients: int,
+    serial: list[str],
+) -> dict[str, Any]:
+    """The calls on the batching engine, ``clients`` at a time, against the serial answers."""
+    adapter = latest_adapter(registry, store, task.name)
+
+    def one(inputs: dict[str, Any]) -> str:
+        out = engine.generate(
+            task, inputs, adapter=adapter, sampling=GREEDY, max_new_tokens=max_tokens
+        )
+        return out.text
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        texts = list(pool.map(one, calls))
+    wall = time.perf_counter() - started
+    verdicts = [
+        validate_answer(task, inputs, text) for inputs, text in zip(calls, texts, strict=True)
+    ]
+    return {
+        "task": task.name,
+        "grammar": f"new, batched ({clients} clients)",
+        "calls": len(calls),
+        "parsed": sum(v.stage != "format" for v in verdicts) / len(calls),
+        "valid": sum(v.valid for v in verdicts) / len(calls),
+        "same_as_serial": sum(a == b for a, b in zip(texts, serial, strict=True)) / len(calls),
+        "wall_s": round(wall, 1),
+    }
 
 
 def main() -> None:
@@ -237,6 +282,7 @@ def main() -> None:
     parser.add_argument("--micro", type=int, default=40, help="calls per schema kind")
     parser.add_argument("--levels", type=int, default=200)
     parser.add_argument("--maps", type=int, default=40)
+    parser.add_argument("--batched", type=int, default=0, help="clients on the batching engine")
     args = parser.parse_args()
     # one answer at a time: the old loop drives the serial engine, the new one too (same work)
     settings = Settings(home=args.home, batch_size=1) if args.home else Settings(batch_size=1)
@@ -255,7 +301,22 @@ def main() -> None:
     ):
         if not calls:
             continue
-        for row in answers(engine, old, registry, store, task, calls, 2000):
+        rows = answers(engine, old, registry, store, task, calls, 2000)
+        serial = rows[-1]["texts"]
+        for row in rows:
+            del row["texts"]
+            print(json.dumps(row))
+            result["answers"].append(row)
+        if args.batched:
+            batching = Engine(
+                engine_config(
+                    settings.model_copy(
+                        update={"batch_size": Settings.model_fields["batch_size"].default}
+                    )
+                )
+            )
+            row = batched(batching, registry, store, task, calls, 2000, args.batched, serial)
+            batching.close()
             print(json.dumps(row))
             result["answers"].append(row)
     print(json.dumps(result))

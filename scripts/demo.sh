@@ -3,5 +3,5 @@
 # arguments go to `jarvis demo` (see `.venv/bin/jarvis demo --help`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/setup.sh
+JARVIS_SETUP=demo source scripts/setup.sh
 exec .venv/bin/jarvis demo "$@"

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Creates .venv (Python 3.11+) and installs JARVIS with everything the demo and the tests need.
-# Safe to run again: it only installs what is missing. Sourced by demo.sh and test.sh.
+# Creates .venv (Python 3.11+) and installs JARVIS into it. Safe to run again: it only installs
+# what is missing. Sourced by demo.sh and test.sh.
+#   JARVIS_SETUP=dev   (default, test.sh) jarvis-mtllm[dev]: everything, llama.cpp compiled by pip
+#                      (~7 min the first time on 2 cores), Debian's chromium and postgresql
+#   JARVIS_SETUP=demo  (demo.sh) jarvis-mtllm[train]: no compiler needed, the demo starts in
+#                      about two minutes and its student is served by the torch engine; once
+#                      the dev set-up has run, the demo uses it (and llama.cpp) instead
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
@@ -8,9 +13,23 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv with $PY" >&2
   "$PY" -m venv .venv
 fi
+profile=${JARVIS_SETUP:-dev}
 stamp=.venv/.jarvis-installed
+if [ "$profile" = demo ] && [ -f "$stamp" ] && [ ! pyproject.toml -nt "$stamp" ]; then
+  return 0 2>/dev/null || exit 0  # the dev set-up is current: it has all the demo needs
+fi
+if [ "$profile" = demo ]; then
+  stamp=.venv/.jarvis-installed-demo
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "[setup] installing jarvis-mtllm[train] into .venv (~2 min the first time)" >&2
+    .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+    .venv/bin/python -m pip install --quiet -e '.[train]'
+    touch "$stamp"
+  fi
+  return 0 2>/dev/null || exit 0
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~10 min)" >&2
+  echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~7 min)" >&2
   # llama.cpp is compiled for this machine's CPU (AVX-512 etc.); pip caches the built wheel.
   # Only what the engine loads: no multimodal library (LLAVA_BUILD, a fifth of the compile).
   # No AMX kernels: on 4th-gen Xeon their matmul crashes llama.cpp on these models (x86 only).

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from jarvis.cli.common import handle_errors, print_json, runtime
 from jarvis.core.errors import ConfigError
+from jarvis.core.extras import require_extra
 from jarvis.demo.demo import Demo, PhaseStats
 from jarvis.demo.play import PlayedLevel
 from jarvis.rpg.grid import render_ascii
@@ -135,6 +136,7 @@ def demo_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Run the whole loop: teacher → dataset → training → gate → student, live."""
+    require_extra("train", "the demo (it trains a student)")
     tasks = list(train or ["create_next_level"])
     _override_settings(ctx, tasks, threshold, base_model)
     rt = runtime(ctx)
