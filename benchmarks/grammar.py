@@ -295,6 +295,7 @@ def main() -> None:
     store = Store(settings.resolved_database_url)
     registry = Registry(store, settings.models_dir)
     rng = random.Random(11)
+    serials: list[tuple[Task[Any], list[dict[str, Any]], list[str]]] = []
     for task, calls in (
         (create_next_level, [level_inputs(rng) for _ in range(args.levels)]),
         (create_next_map, [map_inputs(rng) for _ in range(args.maps)]),
@@ -302,23 +303,21 @@ def main() -> None:
         if not calls:
             continue
         rows = answers(engine, old, registry, store, task, calls, 2000)
-        serial = rows[-1]["texts"]
+        serials.append((task, calls, rows[-1]["texts"]))
         for row in rows:
             del row["texts"]
             print(json.dumps(row))
             result["answers"].append(row)
-        if args.batched:
-            batching = Engine(
-                engine_config(
-                    settings.model_copy(
-                        update={"batch_size": Settings.model_fields["batch_size"].default}
-                    )
-                )
-            )
+    if args.batched:
+        # one llama.cpp engine at a time: the serial one is closed before the batching one runs
+        engine.close()
+        batch_size = Settings.model_fields["batch_size"].default
+        batching = Engine(engine_config(settings.model_copy(update={"batch_size": batch_size})))
+        for task, calls, serial in serials:
             row = batched(batching, registry, store, task, calls, 2000, args.batched, serial)
-            batching.close()
             print(json.dumps(row))
             result["answers"].append(row)
+        batching.close()
     print(json.dumps(result))
 
 
