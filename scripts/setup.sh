@@ -15,22 +15,21 @@ if [ ! -x .venv/bin/python ]; then
 fi
 profile=${JARVIS_SETUP:-dev}
 stamp=.venv/.jarvis-installed
-if [ "$profile" = demo ] && [ -f "$stamp" ] && [ ! pyproject.toml -nt "$stamp" ]; then
-  return 0 2>/dev/null || exit 0  # the dev set-up is current: it has all the demo needs
-fi
+extras=dev
 if [ "$profile" = demo ]; then
-  stamp=.venv/.jarvis-installed-demo
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "[setup] installing jarvis-mtllm[train] into .venv (~2 min the first time)" >&2
-    .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install --quiet -e '.[train]'
-    touch "$stamp"
+  if [ -f "$stamp" ] && [ ! pyproject.toml -nt "$stamp" ]; then
+    return 0 2>/dev/null || exit 0  # the dev set-up is current: it has all the demo needs
   fi
-  return 0 2>/dev/null || exit 0
+  stamp=.venv/.jarvis-installed-demo
+  extras=train
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~7 min)" >&2
-  # llama.cpp is compiled for this machine's CPU (AVX-512 etc.); pip caches the built wheel.
+  if [ "$extras" = dev ]; then
+    echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~7 min)" >&2
+  else
+    echo "[setup] installing jarvis-mtllm[train] into .venv (~2 min the first time)" >&2
+  fi
+  # llama.cpp (dev only) is compiled for this machine's CPU (AVX-512 etc.); pip caches the wheel.
   # Only what the engine loads: no multimodal library (LLAVA_BUILD, a fifth of the compile).
   # No AMX kernels: on 4th-gen Xeon their matmul crashes llama.cpp on these models (x86 only).
   if [ -z "${CMAKE_ARGS:-}" ]; then
@@ -41,8 +40,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   export CMAKE_ARGS CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install --quiet -e ".[$extras]"
   touch "$stamp"
+fi
+if [ "$profile" = demo ]; then
+  return 0 2>/dev/null || exit 0  # the demo needs neither a browser nor a database server
 fi
 # The browser tests drive Debian's Chromium (Playwright's own browser download needs a CDN).
 if [ ! -x /usr/bin/chromium ] && [ -z "${JARVIS_NO_CHROMIUM:-}" ]; then

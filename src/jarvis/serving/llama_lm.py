@@ -9,19 +9,19 @@ jump-forward stay in :mod:`.decode`; this class only reads tokens and returns lo
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from jarvis.core.extras import has_extra
 from jarvis.serving.llama_batch import LlamaBatchLM, Read
 
 __all__ = ["LlamaCppLM", "llama_cpp_available"]
 
 
 def llama_cpp_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
+    return has_extra("serve")
 
 
 class LlamaCppLM:
