@@ -31,8 +31,10 @@ FLAGS = [
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not longer: Playwright's sync API keeps an asyncio loop
+    running on this thread while it is open, which ``asyncio.run`` in later tests refuses."""
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: apt-get install chromium (scripts/setup.sh)")
     from playwright.sync_api import sync_playwright

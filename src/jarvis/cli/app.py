@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from jarvis.cli import bench, calls, data, demo, models, serve, setup, status
+from jarvis.cli.common import fit_width
 
 app = typer.Typer(
     name="jarvis",
@@ -32,6 +33,7 @@ def _root(
         typer.Option("--app", "-a", help="Extra Python module defining tasks (repeatable)."),
     ] = None,
 ) -> None:
+    fit_width()
     overrides: dict[str, Any] = {}
     if home is not None:
         overrides["home"] = home

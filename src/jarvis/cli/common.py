@@ -20,8 +20,17 @@ from jarvis.runtime import Jarvis, Settings
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-if not out.is_terminal and "COLUMNS" not in os.environ:
-    out.width = 120  # piped output (logs, CI) gets readable tables instead of 80 columns
+
+
+def fit_width() -> None:
+    """Tables as wide as ``COLUMNS`` says, else the terminal, else 120 columns for piped output
+    (logs, CI) instead of rich's 80. Run per command, not at import: a program (or a test)
+    may run several commands in one process with different ``COLUMNS``."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        out.width = int(columns)
+    elif not out.is_terminal:
+        out.width = 120
 
 F = TypeVar("F", bound=Callable[..., Any])
 
