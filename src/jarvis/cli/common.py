@@ -32,6 +32,7 @@ def fit_width() -> None:
     elif not out.is_terminal:
         out.width = 120
 
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
