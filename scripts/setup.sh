@@ -23,9 +23,34 @@ if [ "$profile" = demo ]; then
   stamp=.venv/.jarvis-installed-demo
   extras=train
 fi
+# The browser tests drive Debian's Chromium (Playwright's own browser download needs a CDN).
+# The store's tests also run on PostgreSQL: a private throwaway server (tests/pg.py) started
+# from Debian's server binaries. JARVIS_TEST_POSTGRES_URL (an existing server) or
+# JARVIS_TEST_NO_POSTGRES=1 (skip those tests) make it unnecessary.
+debian_packages() {
+  local want=()
+  if [ ! -x /usr/bin/chromium ] && [ -z "${JARVIS_NO_CHROMIUM:-}" ]; then
+    want+=(chromium)
+  fi
+  if [ -z "${JARVIS_NO_POSTGRES:-}${JARVIS_TEST_NO_POSTGRES:-}${JARVIS_TEST_POSTGRES_URL:-}" ] &&
+    ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+    want+=(postgresql)
+  fi
+  [ "${#want[@]}" -gt 0 ] || return 0
+  echo "[setup] installing Debian's ${want[*]} for the browser and PostgreSQL tests" >&2
+  local SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q "${want[@]}" >/dev/null ||
+    echo "[setup] could not install ${want[*]}: the browser / PostgreSQL tests will fail" \
+      "(apt-get install ${want[*]}, or set JARVIS_TEST_POSTGRES_URL or JARVIS_TEST_NO_POSTGRES=1)" >&2
+}
+apt_job=""
+if [ "$profile" = dev ]; then
+  debian_packages &  # apt works beside pip (both mostly wait on the network and the disk)
+  apt_job=$!
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   if [ "$extras" = dev ]; then
-    echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~7 min)" >&2
+    echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~6 min)" >&2
   else
     echo "[setup] installing jarvis-mtllm[train] into .venv (~2 min the first time)" >&2
   fi
@@ -40,29 +65,33 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   export CMAKE_ARGS CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+  built=()
+  if [ "$extras" = dev ] && ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+    # the compile (most of the set-up) runs while pip installs everything else; then the
+    # wheel it built is installed with the rest
+    pin=$(.venv/bin/python -c 'import re, tomllib
+extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
+print(next(r for r in extras["serve"] if r.startswith("llama-cpp-python")))')
+    rm -rf .venv/llama-wheel
+    .venv/bin/python -m pip wheel --quiet --no-deps -w .venv/llama-wheel "$pin" \
+      >.venv/llama-build.log 2>&1 &
+    build_job=$!
+    .venv/bin/python -m pip install --quiet -e ".[train,jac,postgres]"
+    if ! wait "$build_job"; then
+      tail -n 20 .venv/llama-build.log >&2
+      echo "[setup] pip could not build $pin (the log: .venv/llama-build.log)" >&2
+      exit 1
+    fi
+    built=(.venv/llama-wheel/*.whl)
+  fi
+  .venv/bin/python -m pip install --quiet -e ".[$extras]" "${built[@]}"
   touch "$stamp"
+fi
+if [ -n "$apt_job" ]; then
+  wait "$apt_job" || true
 fi
 if [ "$profile" = demo ]; then
   return 0 2>/dev/null || exit 0  # the demo needs neither a browser nor a database server
-fi
-# The browser tests drive Debian's Chromium (Playwright's own browser download needs a CDN).
-if [ ! -x /usr/bin/chromium ] && [ -z "${JARVIS_NO_CHROMIUM:-}" ]; then
-  echo "[setup] installing Debian's chromium for the browser tests" >&2
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null ||
-    echo "[setup] could not install chromium: the browser tests will fail (apt-get install chromium)" >&2
-fi
-# The store's tests also run on PostgreSQL: a private throwaway server (tests/pg.py) started
-# from Debian's server binaries. JARVIS_TEST_POSTGRES_URL (an existing server) or
-# JARVIS_TEST_NO_POSTGRES=1 (skip those tests) make it unnecessary.
-if [ -z "${JARVIS_NO_POSTGRES:-}${JARVIS_TEST_NO_POSTGRES:-}${JARVIS_TEST_POSTGRES_URL:-}" ] &&
-  ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
-  echo "[setup] installing Debian's postgresql for the store's PostgreSQL tests" >&2
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q postgresql >/dev/null ||
-    echo "[setup] could not install postgresql: the PostgreSQL store tests will fail" \
-      "(apt-get install postgresql, or set JARVIS_TEST_POSTGRES_URL or JARVIS_TEST_NO_POSTGRES=1)" >&2
 fi
 # `jac run` on Python 3.11, offline: see src/jarvis/integrations/jac_compat.py
 if [ ! -f .venv/.jarvis-jac-compat ] || [ src/jarvis/integrations/jac_compat.py -nt .venv/.jarvis-jac-compat ]; then
