@@ -129,3 +129,10 @@ def test_pip_install_all_runs_the_demo_loop_on_the_default_base(
         assert before.returncode != 0 and "override" in before.stderr
     _run([str(bin_dir / "jarvis"), "setup-jac"], env)
     _run(import_byllm, env)
+    # and jaclang compiled its own modules then: a first program's output is its own
+    program = tmp_path / "hello.jac"
+    program.write_text('with entry {\n    print("hello");\n}\n')
+    done = subprocess.run(
+        [str(bin_dir / "jac"), "run", str(program)], capture_output=True, text=True, env=env
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "hello\n", "")

@@ -19,3 +19,14 @@ def test_a_short_load_run_loses_and_duplicates_nothing() -> None:
         "rows_without_answer": 0,
     }
     assert result["rows_retried"] > 0  # corrupted student answers were retried
+
+
+@pytest.mark.slow
+def test_a_load_run_on_one_task_calls_only_that_task() -> None:
+    """One task is one adapter: how the batching engine is measured without adapters taking
+    turns (``jarvis bench load --task create_next_level``)."""
+    result = run(LoadConfig(clients=2, seconds=2, invalid_rate=0, tasks=("create_next_map",)))
+    assert result["errors"] == 0, result["error_examples"]
+    assert result["answered"] > 0
+    assert result["tasks"] == ["create_next_map"]
+    assert result["rows_by_task"] == {"create_next_map": result["answered"]}

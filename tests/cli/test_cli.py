@@ -405,3 +405,9 @@ def test_bench_router_refuses_too_few_calls() -> None:
     result = jarvis("bench", "router", "--calls", "5", "--json")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_bench_load_names_the_tasks_it_can_call() -> None:
+    result = jarvis("bench", "load", "--task", "create_next_boss", "-s", "1")
+    assert result.exit_code == 2
+    assert "create_next_boss is not one of create_next_level, create_next_map" in result.output

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ class LoadConfig:
     max_requests: int = 100_000
     seed: int = 0
     batch_size: int | None = None  # the engine's JARVIS_BATCH_SIZE (None: the setting's)
+    tasks: tuple[str, ...] = TASKS  # what the clients call, drawn evenly (one: one adapter)
     warmup: bool = True  # one call per task before the clock starts (loads the engine)
 
 
@@ -130,7 +132,9 @@ def _inputs(rng: random.Random, task: str) -> dict[str, Any]:
 LOCK = threading.Lock()  # guards the shared request budget of the client threads
 
 
-def _client(url: str, deadline: float, seed: int, budget: list[int], log: ClientLog) -> None:
+def _client(
+    url: str, tasks: tuple[str, ...], deadline: float, seed: int, budget: list[int], log: ClientLog
+) -> None:
     rng = random.Random(seed)
     with httpx.Client(base_url=url, timeout=120) as http:
         while time.monotonic() < deadline:
@@ -138,7 +142,7 @@ def _client(url: str, deadline: float, seed: int, budget: list[int], log: Client
                 if budget[0] <= 0:
                     return
                 budget[0] -= 1
-            task = rng.choice(TASKS)
+            task = rng.choice(tasks)
             body = {"input": _inputs(rng, task)}
             started = time.perf_counter()
             try:
@@ -210,7 +214,7 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
             deadline = started + cfg.seconds
             threads = [
                 threading.Thread(
-                    target=_client, args=(url, deadline, cfg.seed + i, budget, logs[i])
+                    target=_client, args=(url, cfg.tasks, deadline, cfg.seed + i, budget, logs[i])
                 )
                 for i in range(cfg.clients)
             ]
@@ -289,6 +293,7 @@ def _report(
         "student": cfg.student,
         "clients": cfg.clients,
         "batch_size": cfg.batch_size,
+        "tasks": list(cfg.tasks),
         "seconds": round(wall, 1),
         "invalid_rate": cfg.invalid_rate,
         "answered": len(latencies),
@@ -302,6 +307,7 @@ def _report(
         "error_examples": errors[:5],
         "rows": len(rows),
         "rows_by_source": by_source,
+        "rows_by_task": dict(Counter(r["task"] for r in rows)),
         "rows_retried": sum(1 for r in rows if r["attempts"] > 1),
         "reconciliation": {
             "answered_without_row": len(seen_set - row_set),  # lost

@@ -334,15 +334,26 @@ def load_cmd(
             "compared side by side with each other size).",
         ),
     ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            help="Call only this RPG task (repeatable; default both): one task is one adapter.",
+        ),
+    ] = None,
     max_requests: Annotated[int, typer.Option(min=1)] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Concurrent clients on both RPG tasks over HTTP for a fixed time; then reconcile every
+    """Concurrent clients on the RPG tasks over HTTP for a fixed time; then reconcile every
     answer with its logged call (nothing lost, nothing twice)."""
     if student not in ("oracle", "engine"):
         raise JarvisError(f"--student must be oracle or engine, not {student!r}")
     if student == "engine" and home is None:
         raise JarvisError("--student engine needs --home with active versions")
+    tasks = tuple(task or load.TASKS)
+    unknown = sorted(set(tasks) - set(load.TASKS))
+    if unknown:
+        raise JarvisError(f"--task: {', '.join(unknown)} is not one of {', '.join(load.TASKS)}")
     results = []
     for url in database_url or ["sqlite"]:
         for n in clients or [32]:
@@ -357,6 +368,7 @@ def load_cmd(
                     database_url=None if url == "sqlite" else url,
                     max_requests=max_requests,
                     batch_size=size,
+                    tasks=tasks,
                 )
                 batch = "" if size is None else f", batch size {size}"
                 err.print(f"load: {n} clients, {seconds:.0f} s, store {url}{batch} …")
@@ -365,7 +377,7 @@ def load_cmd(
         print_json({"load": results, "ratios": load.ratios(results)})
         return
     table = Table(
-        title=f"Load: {seconds:.0f} s per run over HTTP, both RPG tasks, student "
+        title=f"Load: {seconds:.0f} s per run over HTTP, {' and '.join(tasks)}, student "
         f"{student} with {invalid_rate:.0%} of its answers corrupted"
     )
     for column in (
