@@ -40,16 +40,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: a store test about SQLite itself, not run on PostgreSQL"
     )
+    config.addinivalue_line(
+        "markers", "runs_first: a test of minutes, started first so other files run beside it"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test has an id of its own: the suite runs on pytest-xdist's workers, which keep
     one test per id, so two tests sharing one would run once and the other vanish silently
-    (schemathesis' ``schema.parametrize()`` did that to 18 of 19 fuzzed operations)."""
+    (schemathesis' ``schema.parametrize()`` did that to 18 of 19 fuzzed operations).
+
+    Tests marked ``runs_first`` go first: xdist hands out test files in collection order, so
+    a file of several minutes collected late runs alone on one worker after the other has
+    finished (the packaging tests did: the last ~5 minutes of a two-worker run).
+    """
     counts = Counter(item.nodeid for item in items)
     twice = sorted(nodeid for nodeid, n in counts.items() if n > 1)
     if twice:
         raise pytest.UsageError(f"tests sharing an id (one would not run): {twice[:5]}")
+    items.sort(key=lambda item: item.get_closest_marker("runs_first") is None)  # stable
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -18,6 +18,9 @@ import pytest
 
 from helpers.store_rows import IMPORT_LINE
 
+# ~5 minutes on one worker (two venvs, the demo loop): started first (see conftest.py)
+pytestmark = pytest.mark.runs_first
+
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA_HINT = "needs the 'train' extra: pip install 'jarvis-mtllm[train]'"
 

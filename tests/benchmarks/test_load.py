@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jarvis.benchmarks.load import LoadConfig, run
+from jarvis.benchmarks.load import LoadConfig, run, server_figures
+from jarvis.server.metrics import Metrics
+from jarvis.serving.batcher import BatchCounts
 
 
 @pytest.mark.slow
@@ -30,3 +32,17 @@ def test_a_load_run_on_one_task_calls_only_that_task() -> None:
     assert result["answered"] > 0
     assert result["tasks"] == ["create_next_map"]
     assert result["rows_by_task"] == {"create_next_map": result["answered"]}
+
+
+def test_the_report_says_where_the_server_spent_its_time() -> None:
+    """From the server's own /metrics: how full the engine's passes were and what they cost."""
+    metrics = Metrics()
+    # 50 passes carried 400 answers and read 2,000 tokens in 5 s
+    metrics.watch_batch(lambda: BatchCounts(0, 50, 400, 2000, 5.0))
+    figures = server_figures(metrics.render().decode(), wall=10.0)
+    assert figures["answers_per_pass"] == 8.0
+    assert figures["tokens_per_pass"] == 40.0
+    assert figures["ms_per_pass"] == 100.0
+    assert figures["ms_per_token"] == 2.5
+    assert figures["forward_share_of_wall"] == 0.5
+    assert figures["cpu_cores_busy"] is not None  # the process collector's CPU seconds

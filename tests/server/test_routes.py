@@ -15,6 +15,7 @@ from jarvis.server import create_app
 from jarvis.server.app import Admission
 from jarvis.server.errors import ApiError
 from jarvis.server.metrics import Metrics
+from jarvis.serving.batcher import BatchCounts
 
 LOCAL = "http://localhost"  # a loopback server answers to loopback names only
 
@@ -157,14 +158,17 @@ def test_health_and_metrics(api: TestClient) -> None:
 
 
 def test_the_batch_series_read_the_engine_at_scrape_time() -> None:
-    figures = [(0, 0, 0)]
+    figures = [BatchCounts()]
     metrics = Metrics()
     metrics.watch_batch(lambda: figures[0])
-    figures[0] = (3, 40, 100)  # three answers decoding, 40 passes carried 100 answers
+    # three answers decoding; 40 passes carried 100 answers and read 900 tokens in 2.5 s
+    figures[0] = BatchCounts(3, 40, 100, 900, 2.5)
     text = metrics.render().decode()
     assert "jarvis_batch_active 3.0" in text
     assert "jarvis_batch_steps_total 40.0" in text
     assert "jarvis_batch_answers_total 100.0" in text
+    assert "jarvis_batch_tokens_total 900.0" in text
+    assert "jarvis_batch_forward_seconds_total 2.5" in text
 
 
 def test_two_apps_keep_their_own_counts() -> None:

@@ -123,7 +123,9 @@ def test_answers_decoded_together_are_the_answers_decoded_alone(
     assert together == alone  # bit for bit: greedy picks the same token at every step
     batcher = batched.batcher
     assert batcher is not None
-    assert batcher.batched > batcher.steps  # forward passes were shared
+    counts = batcher.counts()
+    assert counts.answers > counts.steps  # forward passes were shared
+    assert counts.tokens > counts.answers and counts.forward_seconds > 0  # prompts read too
 
 
 def test_sampled_answers_follow_their_own_seed(serial: Engine, batched: Engine) -> None:

@@ -315,6 +315,31 @@ def _report(
             "rows_without_answer": len(row_set - seen_set),  # duplicated or unacknowledged
         },
         "server_fallbacks_metric": _metric(metrics, "jarvis_fallbacks_total"),
+        "server": server_figures(metrics, wall),
+    }
+
+
+def server_figures(metrics: str, wall: float) -> dict[str, float | None]:
+    """Where the server's time went (warm-up included): the engine's forward passes — how
+    many, how full (answers and tokens per pass), their share of the run's wall time — and
+    the CPU cores the server process kept busy."""
+    steps = _metric(metrics, "jarvis_batch_steps_total")
+    answers = _metric(metrics, "jarvis_batch_answers_total")
+    tokens = _metric(metrics, "jarvis_batch_tokens_total")
+    forward = _metric(metrics, "jarvis_batch_forward_seconds_total")
+    cpu = _metric(metrics, "process_cpu_seconds_total")
+
+    def per(x: float | None, y: float | None, digits: int = 2) -> float | None:
+        return round(x / y, digits) if x is not None and y else None
+
+    return {
+        "batch_steps": steps,
+        "answers_per_pass": per(answers, steps),
+        "tokens_per_pass": per(tokens, steps, 1),
+        "ms_per_pass": per(forward * 1000 if forward is not None else None, steps, 1),
+        "ms_per_token": per(forward * 1000 if forward is not None else None, tokens),
+        "forward_share_of_wall": per(forward, wall),
+        "cpu_cores_busy": per(cpu, wall),
     }
 
 
@@ -367,6 +392,8 @@ def serve(port: int, student: str, invalid_rate: float, seed: int) -> None:
     else:
         raise ConfigError(f"unknown student {student!r}: engine or oracle")
     rt = Jarvis(settings, student=CorruptingStudent(inner, invalid_rate, seed))
+    if student == "engine":
+        rt.engine = engine  # /metrics reports its batch, and it is closed with the runtime
     rt.sync_tasks()
     uvicorn.run(
         create_app(rt, host="127.0.0.1"),

@@ -419,6 +419,31 @@ def load_cmd(
                 *(_x(q[k]) for k in ("throughput", "p50", "p95", "p99")),
             )
         out.print(versus)
+    if student == "engine":
+        _print_passes(results)
+
+
+def _print_passes(results: list[dict[str, Any]]) -> None:
+    """Where the engine's time went in each run: what its forward passes carried and cost."""
+    passes = Table(title="The engine's forward passes (from the server's /metrics)")
+    keys = {
+        "answers / pass": "answers_per_pass",
+        "tokens / pass": "tokens_per_pass",
+        "ms / pass": "ms_per_pass",
+        "ms / token": "ms_per_token",
+        "in passes (share of wall)": "forward_share_of_wall",
+        "CPU cores busy": "cpu_cores_busy",
+    }
+    for column in ("clients", "batch", *keys):
+        passes.add_column(column, justify="right")
+    for r in results:
+        server = r.get("server", {})
+        passes.add_row(
+            str(r["clients"]),
+            "-" if r["batch_size"] is None else str(r["batch_size"]),
+            *("-" if server.get(k) is None else str(server[k]) for k in keys.values()),
+        )
+    out.print(passes)
 
 
 def _x(ratio: float | None) -> str:

@@ -35,6 +35,7 @@ from jarvis.server.errors import ApiError, error_response
 from jarvis.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from jarvis.server.metrics import Metrics
 from jarvis.server.security import is_loopback
+from jarvis.serving.batcher import BatchCounts
 
 __all__ = ["Admission", "allowed_hosts", "create_app"]
 
@@ -118,11 +119,11 @@ def allowed_hosts(settings: Settings, exposed: bool) -> frozenset[str] | None:
     return LOOPBACK_NAMES | {host_name(h) for h in settings.allowed_hosts}
 
 
-def _batch_figures(rt: Jarvis) -> tuple[int, int, int]:
+def _batch_counts(rt: Jarvis) -> BatchCounts:
     batcher = rt.engine.batcher if rt.engine is not None else None
     if batcher is None:  # no local engine, a serial one, or not loaded yet
-        return (0, 0, 0)
-    return (batcher.active, batcher.steps, batcher.batched)
+        return BatchCounts()
+    return batcher.counts()
 
 
 def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
@@ -131,7 +132,7 @@ def create_app(rt: Jarvis, *, host: str | None = None) -> FastAPI:
     app = FastAPI(title="JARVIS", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.rt = rt
     app.state.metrics = Metrics()
-    app.state.metrics.watch_batch(lambda: _batch_figures(rt))
+    app.state.metrics.watch_batch(lambda: _batch_counts(rt))
     app.state.admission = Admission(settings.max_pending, app.state.metrics)
     app.state.exposed = not is_loopback(host or settings.host)
     token = settings.api_token.get_secret_value() if settings.api_token else None

@@ -22,6 +22,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from jarvis.serving.batcher import BatchCounts
+
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -86,9 +88,8 @@ class Metrics:
         self._students: dict[str, int] = defaultdict(int)
         self.in_flight = 0
 
-    def watch_batch(self, read: Callable[[], tuple[int, int, int]]) -> None:
-        """The student engine's continuous batch, read at scrape time from ``read()``:
-        (answers decoding now, forward passes so far, answers those passes carried)."""
+    def watch_batch(self, read: Callable[[], BatchCounts]) -> None:
+        """The student engine's continuous batch, read at scrape time from ``read()``."""
         self.registry.register(_BatchCollector(read))
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
@@ -117,11 +118,11 @@ class Metrics:
 
 
 class _BatchCollector(Collector):
-    def __init__(self, read: Callable[[], tuple[int, int, int]]) -> None:
+    def __init__(self, read: Callable[[], BatchCounts]) -> None:
         self.read = read
 
     def collect(self) -> Iterator[Metric]:
-        active, steps, answers = self.read()
+        active, steps, answers, tokens, forward_seconds = self.read()
         yield GaugeMetricFamily(
             "jarvis_batch_active", "Answers decoding together in the engine now.", value=active
         )
@@ -132,4 +133,14 @@ class _BatchCollector(Collector):
             "jarvis_batch_answers",
             "Answers those passes carried, summed (per step: the mean batch occupancy).",
             value=answers,
+        )
+        yield CounterMetricFamily(
+            "jarvis_batch_tokens",
+            "Tokens those passes read (prompts, forced text, sampled tokens), summed.",
+            value=tokens,
+        )
+        yield CounterMetricFamily(
+            "jarvis_batch_forward_seconds",
+            "Time spent inside those forward passes.",
+            value=forward_seconds,
         )

@@ -28,17 +28,31 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from jarvis.core.errors import BackendError
 from jarvis.serving.decode import Decoded, Decoding, Need
 from jarvis.serving.llama_batch import LlamaBatchLM, Read
 
-__all__ = ["Batcher"]
+__all__ = ["BatchCounts", "Batcher"]
 
 log = logging.getLogger(__name__)
+
+
+class BatchCounts(NamedTuple):
+    """What the batch has done so far, for ``/metrics``: per pass, ``answers / steps`` is the
+    mean occupancy and ``tokens / steps`` the mean tokens read (prompts and forced text count
+    here too: a pass full of prompt tokens is compute-bound however few answers it carries)."""
+
+    active: int = 0  # answers decoding now
+    steps: int = 0  # forward passes
+    answers: int = 0  # answers those passes carried, summed
+    tokens: int = 0  # tokens those passes read, summed
+    forward_seconds: float = 0.0  # time inside the forward passes
 
 
 @dataclass(eq=False)
@@ -66,6 +80,8 @@ class Batcher:
         self._closed = False
         self.steps = 0  # forward passes so far
         self.batched = 0  # answers read in those passes, summed: batched / steps = occupancy
+        self.tokens_read = 0  # tokens read in those passes, summed
+        self.forward_seconds = 0.0  # time inside them
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -73,6 +89,12 @@ class Batcher:
     def active(self) -> int:
         """Answers decoding now (their slots are taken)."""
         return len(self._active)
+
+    def counts(self) -> BatchCounts:
+        """The counters, read together (a scrape may run while a pass ends: off by one pass)."""
+        return BatchCounts(
+            len(self._active), self.steps, self.batched, self.tokens_read, self.forward_seconds
+        )
 
     def run(
         self, decoding: Decoding, prompt: list[int], adapter: str | None, adapter_file: Path | None
@@ -175,6 +197,7 @@ class Batcher:
             rows.append(need.asked)
             members.append(job)
             budget -= len(take)
+        started = time.perf_counter()
         try:
             self.lm.use_adapter(adapter)
             results = self.lm.forward(reads, rows)
@@ -183,8 +206,10 @@ class Batcher:
             for job in members:
                 self._finish(job, error, lost=True)
             return
+        self.forward_seconds += time.perf_counter() - started
         self.steps += 1
         self.batched += len(members)
+        self.tokens_read += sum(len(read.tokens) for read in reads)
         for job, read, logits in zip(members, reads, results, strict=True):
             job.read += len(read.tokens)
             if logits is None:
