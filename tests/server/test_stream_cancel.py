@@ -11,6 +11,8 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+import pytest
+
 from jarvis.core.errors import Cancelled
 from jarvis.server.openai_routes import Answer, ChatRequest, Message, _stream
 
@@ -25,6 +27,8 @@ class Gate:
         self.released.set()
 
 
+# the work's thread must end quietly even when the loop it reported to has closed
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_client_that_leaves_mid_stream_stops_the_engine_and_frees_admission() -> None:
     pieces_written: list[str] = []
     stopped_by: list[BaseException] = []

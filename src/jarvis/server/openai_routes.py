@@ -347,17 +347,24 @@ async def _stream(
     streamed: list[str] = []
     gone = threading.Event()
 
+    def post(kind: str, value: Any) -> bool:
+        """Hand ``value`` to the stream; False once its loop is closed (the client is gone and
+        so is the server's loop, at shutdown or when a caller's own loop ended)."""
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+        except RuntimeError:  # "Event loop is closed": no one is left to tell
+            return False
+        return True
+
     def emit(piece: str) -> None:
-        if gone.is_set():
+        if gone.is_set() or not post("piece", piece):
             raise Cancelled("the client closed the stream")
-        loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
 
     def work() -> None:
         try:
-            answer = produce(emit)
-            loop.call_soon_threadsafe(queue.put_nowait, ("done", answer))
+            post("done", produce(emit))
         except Exception as exc:  # reported in the stream: the status line is already sent
-            loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+            post("error", exc)
         finally:
             gate.close()
 
