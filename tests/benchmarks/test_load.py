@@ -36,13 +36,17 @@ def test_a_load_run_on_one_task_calls_only_that_task() -> None:
 
 def test_the_report_says_where_the_server_spent_its_time() -> None:
     """From the server's own /metrics: how full the engine's passes were and what they cost."""
+    counts = [BatchCounts(0, 5, 5, 300, 1.0)]  # the warm-up: one call's prompt, alone
     metrics = Metrics()
-    # 50 passes carried 400 answers and read 2,000 tokens in 5 s
-    metrics.watch_batch(lambda: BatchCounts(0, 50, 400, 2000, 5.0))
-    figures = server_figures(metrics.render().decode(), wall=10.0)
+    metrics.watch_batch(lambda: counts[0])
+    before = metrics.render().decode()
+    # during the run: 50 more passes carried 400 answers and read 2,000 tokens in 5 s
+    counts[0] = BatchCounts(0, 55, 405, 2300, 6.0)
+    figures = server_figures(before, metrics.render().decode(), wall=10.0)
     assert figures["answers_per_pass"] == 8.0
     assert figures["tokens_per_pass"] == 40.0
     assert figures["ms_per_pass"] == 100.0
     assert figures["ms_per_token"] == 2.5
     assert figures["forward_share_of_wall"] == 0.5
+    assert figures["batch_steps"] == 50
     assert figures["cpu_cores_busy"] is not None  # the process collector's CPU seconds

@@ -208,6 +208,7 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
             if cfg.warmup:
                 _warm_up(url, cfg.seed)
             start_id = _max_call_id(store)  # warm-up rows are not reconciled
+            before = httpx.get(f"{url}/metrics", timeout=10).text  # the run's own counts: diffs
             logs = [ClientLog() for _ in range(cfg.clients)]
             budget = [cfg.max_requests]
             started = time.monotonic()
@@ -232,7 +233,7 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
                 server.kill()
         rows = _rows_since(store, start_id)
         store.close()
-    return _report(cfg, logs, rows, wall, metrics)
+    return _report(cfg, logs, rows, wall, metrics, before)
 
 
 def _wait_ready(url: str, server: subprocess.Popen[str]) -> None:
@@ -277,7 +278,12 @@ def _rows_since(store: Any, start_id: int) -> list[dict[str, Any]]:
 
 
 def _report(
-    cfg: LoadConfig, logs: list[ClientLog], rows: list[dict[str, Any]], wall: float, metrics: str
+    cfg: LoadConfig,
+    logs: list[ClientLog],
+    rows: list[dict[str, Any]],
+    wall: float,
+    metrics: str,
+    before: str,
 ) -> dict[str, Any]:
     latencies = [x for log in logs for x in log.latencies_ms]
     seen = [i for log in logs for i in log.call_ids]
@@ -315,19 +321,25 @@ def _report(
             "rows_without_answer": len(row_set - seen_set),  # duplicated or unacknowledged
         },
         "server_fallbacks_metric": _metric(metrics, "jarvis_fallbacks_total"),
-        "server": server_figures(metrics, wall),
+        "server": server_figures(before, metrics, wall),
     }
 
 
-def server_figures(metrics: str, wall: float) -> dict[str, float | None]:
-    """Where the server's time went (warm-up included): the engine's forward passes — how
-    many, how full (answers and tokens per pass), their share of the run's wall time — and
-    the CPU cores the server process kept busy."""
-    steps = _metric(metrics, "jarvis_batch_steps_total")
-    answers = _metric(metrics, "jarvis_batch_answers_total")
-    tokens = _metric(metrics, "jarvis_batch_tokens_total")
-    forward = _metric(metrics, "jarvis_batch_forward_seconds_total")
-    cpu = _metric(metrics, "process_cpu_seconds_total")
+def server_figures(before: str, after: str, wall: float) -> dict[str, float | None]:
+    """Where the server's time went between two scrapes of its ``/metrics`` (the run's start
+    and end, ``wall`` seconds apart): the engine's forward passes — how many, how full
+    (answers and tokens per pass), their share of the wall time — and the CPU cores the
+    server process kept busy."""
+
+    def grew(name: str) -> float | None:
+        start, end = _metric(before, name), _metric(after, name)
+        return None if end is None else end - (start or 0.0)
+
+    steps = grew("jarvis_batch_steps_total")
+    answers = grew("jarvis_batch_answers_total")
+    tokens = grew("jarvis_batch_tokens_total")
+    forward = grew("jarvis_batch_forward_seconds_total")
+    cpu = grew("process_cpu_seconds_total")
 
     def per(x: float | None, y: float | None, digits: int = 2) -> float | None:
         return round(x / y, digits) if x is not None and y else None
