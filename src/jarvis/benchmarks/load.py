@@ -339,6 +339,7 @@ def server_figures(before: str, after: str, wall: float) -> dict[str, float | No
     answers = grew("jarvis_batch_answers_total")
     tokens = grew("jarvis_batch_tokens_total")
     forward = grew("jarvis_batch_forward_seconds_total")
+    forward_ms = None if forward is None else forward * 1000
     cpu = grew("process_cpu_seconds_total")
 
     def per(x: float | None, y: float | None, digits: int = 2) -> float | None:
@@ -348,8 +349,8 @@ def server_figures(before: str, after: str, wall: float) -> dict[str, float | No
         "batch_steps": steps,
         "answers_per_pass": per(answers, steps),
         "tokens_per_pass": per(tokens, steps, 1),
-        "ms_per_pass": per(forward * 1000 if forward is not None else None, steps, 1),
-        "ms_per_token": per(forward * 1000 if forward is not None else None, tokens),
+        "ms_per_pass": per(forward_ms, steps, 1),
+        "ms_per_token": per(forward_ms, tokens),
         "forward_share_of_wall": per(forward, wall),
         "cpu_cores_busy": per(cpu, wall),
     }
