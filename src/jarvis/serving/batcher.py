@@ -78,10 +78,9 @@ class Batcher:
         self._order = itertools.count()
         self._last_adapter: str | None = None
         self._closed = False
-        self.steps = 0  # forward passes so far
-        self.batched = 0  # answers read in those passes, summed: batched / steps = occupancy
-        self.tokens_read = 0  # tokens read in those passes, summed
-        self.forward_seconds = 0.0  # time inside them
+        # what the passes so far did; replaced whole after each pass, so a scrape from another
+        # thread reads one pass's totals, never half of two
+        self._totals = BatchCounts()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -91,10 +90,8 @@ class Batcher:
         return len(self._active)
 
     def counts(self) -> BatchCounts:
-        """The counters, read together (a scrape may run while a pass ends: off by one pass)."""
-        return BatchCounts(
-            len(self._active), self.steps, self.batched, self.tokens_read, self.forward_seconds
-        )
+        """The passes' totals so far, with the answers decoding now."""
+        return self._totals._replace(active=len(self._active))
 
     def run(
         self, decoding: Decoding, prompt: list[int], adapter: str | None, adapter_file: Path | None
@@ -206,10 +203,13 @@ class Batcher:
             for job in members:
                 self._finish(job, error, lost=True)
             return
-        self.forward_seconds += time.perf_counter() - started
-        self.steps += 1
-        self.batched += len(members)
-        self.tokens_read += sum(len(read.tokens) for read in reads)
+        t = self._totals
+        self._totals = t._replace(
+            steps=t.steps + 1,
+            answers=t.answers + len(members),
+            tokens=t.tokens + sum(len(read.tokens) for read in reads),
+            forward_seconds=t.forward_seconds + time.perf_counter() - started,
+        )
         for job, read, logits in zip(members, reads, results, strict=True):
             job.read += len(read.tokens)
             if logits is None:
