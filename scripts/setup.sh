@@ -51,15 +51,17 @@ if [ "$profile" = dev ]; then
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   if [ "$extras" = dev ]; then
-    echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~6 min)" >&2
+    echo "[setup] installing jarvis-mtllm[dev] into .venv (the first time, pip builds llama.cpp: ~3 min)" >&2
   else
     echo "[setup] installing jarvis-mtllm[train] into .venv (~2 min the first time)" >&2
   fi
   # llama.cpp (dev only) is compiled for this machine's CPU (AVX-512 etc.); pip caches the wheel.
-  # Only what the engine loads: no multimodal library (LLAVA_BUILD, a fifth of the compile).
+  # Only what the engine loads: no multimodal library (LLAVA_BUILD, a fifth of the compile),
+  # no `common` library (half of the rest: see scripts/llama-cpp-no-common.cmake).
   # No AMX kernels: on 4th-gen Xeon their matmul crashes llama.cpp on these models (x86 only).
   if [ -z "${CMAKE_ARGS:-}" ]; then
     CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAVA_BUILD=OFF"
+    CMAKE_ARGS="$CMAKE_ARGS -DCMAKE_PROJECT_INCLUDE=$PWD/scripts/llama-cpp-no-common.cmake"
     if [ "$(uname -m)" = x86_64 ]; then
       CMAKE_ARGS="$CMAKE_ARGS -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8"
     fi

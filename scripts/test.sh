@@ -2,8 +2,9 @@
 # The whole test suite: set up, then lint (ruff), type-check (mypy --strict), check the import
 # layers (import-linter's contracts in pyproject.toml) and run pytest
 # (slow end-to-end tests included) on two workers (pytest-xdist; each test file on one worker,
-# so a module's fixtures are built once; JARVIS_TEST_WORKERS=0 runs in this process). Extra
-# arguments go to pytest.
+# so a module's fixtures are built once; files handed out in collection order, where the
+# minutes-long ones come first: see tests/conftest.py; JARVIS_TEST_WORKERS=0 runs in this
+# process). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
@@ -14,4 +15,4 @@ echo "[test] mypy" >&2
 echo "[test] import layers (lint-imports)" >&2
 .venv/bin/lint-imports --no-cache
 echo "[test] pytest" >&2
-exec .venv/bin/pytest -n "${JARVIS_TEST_WORKERS:-2}" --dist loadfile "$@"
+exec .venv/bin/pytest -n "${JARVIS_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

@@ -26,6 +26,7 @@ import pytest
 from helpers.live_server import LiveServer
 from helpers.models import smollm2_gguf
 from helpers.pg import SKIP_ENV, Databases, NoPostgres, server
+from helpers.threads import limit_threads
 from jarvis import Jarvis, Settings, Store
 from jarvis.core.errors import BackendError
 from jarvis.registry import ADAPTER, publish, staging_dir
@@ -37,12 +38,28 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    limit_threads()  # before collection imports the test modules (and torch)
     config.addinivalue_line(
         "markers", "sqlite_only: a store test about SQLite itself, not run on PostgreSQL"
     )
-    config.addinivalue_line(
-        "markers", "runs_first: a test of minutes, started first so other files run beside it"
-    )
+
+
+# The test files of most work (seconds on one of two busy workers, measured in one run):
+# handed out first, longest first, so that the last files handed out are short ones and the
+# workers finish together.
+LONG_FILES = {
+    "test_packaging.py": 270,
+    "serving/test_batching.py": 95,
+    "teachers/test_llama_server.py": 65,
+    "serving/test_gguf_merge.py": 55,
+    "training/test_job.py": 55,
+    "benchmarks/test_quality.py": 50,
+    "integrations/test_jac.py": 50,
+    "serving/test_llama_engine.py": 50,
+    "faults/test_kill.py": 45,
+    "web/test_jac_runner.py": 45,
+    "demo/test_demo.py": 30,
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,15 +67,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     one test per id, so two tests sharing one would run once and the other vanish silently
     (schemathesis' ``schema.parametrize()`` did that to 18 of 19 fuzzed operations).
 
-    Tests marked ``runs_first`` go first: xdist hands out test files in collection order, so
-    a file of several minutes collected late runs alone on one worker after the other has
-    finished (the packaging tests did: the last ~5 minutes of a two-worker run).
+    The ``LONG_FILES`` go first: scripts/test.sh has xdist hand out files in collection order
+    (``--no-loadscope-reorder``; by default it sends the files with the most tests first,
+    which sent the three packaging tests out late: one worker then ran them alone while the
+    other sat idle for the last 205 s of a 618 s run).
     """
     counts = Counter(item.nodeid for item in items)
     twice = sorted(nodeid for nodeid, n in counts.items() if n > 1)
     if twice:
         raise pytest.UsageError(f"tests sharing an id (one would not run): {twice[:5]}")
-    items.sort(key=lambda item: item.get_closest_marker("runs_first") is None)  # stable
+    here = Path(__file__).parent
+
+    def seconds(item: pytest.Item) -> int:
+        return LONG_FILES.get(item.path.relative_to(here).as_posix(), 0)
+
+    items.sort(key=lambda item: -seconds(item))  # stable: the rest keep their order
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

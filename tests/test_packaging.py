@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers.store_rows import IMPORT_LINE
-
-# ~5 minutes on one worker (two venvs, the demo loop): started first (see conftest.py)
-pytestmark = pytest.mark.runs_first
+from helpers.threads import THREADS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA_HINT = "needs the 'train' extra: pip install 'jarvis-mtllm[train]'"
@@ -59,6 +57,7 @@ def _fresh_env(root: Path, requirement: str) -> tuple[Path, dict[str, str]]:
         "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         "JARVIS_HOME": str(root / "home"),
         "JARVIS_CACHE_DIR": str(root / "cache"),  # the base is fetched, not found in ours
+        "JARVIS_TRAIN_THREADS": str(THREADS),
     }
     # --no-compile: byte-compiling all of torch & co. is half the install's time (measured
     # 135 s -> 68 s for [all]); what the test runs is compiled on import

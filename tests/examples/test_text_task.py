@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.threads import THREADS
 from jarvis import Jarvis, Settings, validate_answer
 from jarvis.examples.text import headline, sample_sentences, to_headline
 from jarvis.registry import version_dir
@@ -105,7 +106,7 @@ def tiny_settings(home: Path, base: Path, **overrides: object) -> Settings:
         "gate_floor": 0.0,  # the tiny random model writes nonsense: judge the path, not it
         "text_gate_floor": 0.0,
         "agreement_floor": 0.0,
-        "train_threads": 2,
+        "train_threads": THREADS,
         "heldout_share": 0.2,
     }
     values.update(overrides)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from helpers.threads import THREADS
 from jarvis import Jarvis, Settings
 from jarvis.registry import version_dir
 from jarvis.rpg import create_next_level
@@ -40,7 +41,7 @@ def tiny_settings(home: Path, base: Path) -> Settings:
         gate_floor=0.0,
         agreement_floor=0.0,
         canary_share=1.0,  # a version that passes its gate is promoted at once
-        train_threads=2,
+        train_threads=THREADS,
         heldout_share=0.2,
     )
 

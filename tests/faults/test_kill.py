@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers.threads import THREADS
 from jarvis import Settings, Store
 
 pytestmark = pytest.mark.slow
@@ -217,7 +218,7 @@ def test_kill_9_of_the_worker_and_its_job_after_staging_leaves_no_version_behind
         "JARVIS_GATE_MIN_EXAMPLES": "2",
         "JARVIS_GATE_FLOOR": "0",
         "JARVIS_AGREEMENT_FLOOR": "0",
-        "JARVIS_TRAIN_THREADS": "2",
+        "JARVIS_TRAIN_THREADS": str(THREADS),
         "JARVIS_ENGINE": "torch",
     }
     for key, value in env.items():

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from helpers.threads import THREADS
 from jarvis import Jarvis, Settings, TeacherError
 from jarvis.rpg import create_next_level
 from jarvis.server import create_app
@@ -219,7 +220,7 @@ def test_secrets_never_reach_the_logs_or_the_store(
         "JARVIS_GATE_MIN_EXAMPLES": "2",
         "JARVIS_GATE_FLOOR": "0",
         "JARVIS_AGREEMENT_FLOOR": "0",
-        "JARVIS_TRAIN_THREADS": "2",
+        "JARVIS_TRAIN_THREADS": str(THREADS),
         "JARVIS_ENGINE": "torch",
     }
     for key, value in env.items():

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers.threads import THREADS
 from jarvis import Settings
 from jarvis.core.backends import GREEDY, Sampling
 from jarvis.core.errors import Cancelled
@@ -79,7 +80,7 @@ def engine(home: Path, batch_size: int) -> Engine:
     it whole (``test_a_slot_reuses_the_prompt_prefix_it_holds``), and these tests compare
     answers exactly. Batching itself changes no bit: each sequence's logits are the same
     whatever else is in the forward pass."""
-    settings = Settings(home=home, engine="llama.cpp", train_threads=2, batch_size=batch_size)
+    settings = Settings(home=home, engine="llama.cpp", train_threads=THREADS, batch_size=batch_size)
     return Engine(dataclasses.replace(engine_config(settings), prefix_cache=False))
 
 
@@ -183,7 +184,7 @@ def test_adapters_taking_turns_keep_each_sequence_on_its_own_adapter(
             convert_adapter(a.path, resolve_base("smollm2-135m", home).path, gguf, files[a.name])
 
     def alone(adapter: str, prompt: list[int]) -> np.ndarray:
-        lm = LlamaBatchLM(gguf, slots=1, ctx_per_slot=1024, threads=2)
+        lm = LlamaBatchLM(gguf, slots=1, ctx_per_slot=1024, threads=THREADS)
         try:
             lm.load_adapter(adapter, files[adapter])
             lm.use_adapter(adapter)
@@ -192,7 +193,7 @@ def test_adapters_taking_turns_keep_each_sequence_on_its_own_adapter(
         finally:
             lm.close()
 
-    lm = LlamaBatchLM(gguf, slots=4, ctx_per_slot=1024, threads=2)
+    lm = LlamaBatchLM(gguf, slots=4, ctx_per_slot=1024, threads=THREADS)
     try:
         got: dict[tuple[str, int], np.ndarray] = {}
         for name in files:
@@ -286,7 +287,7 @@ def test_a_slot_reuses_the_prompt_prefix_it_holds(home: Path) -> None:
     shared = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
     gguf = serving_gguf("smollm2-135m", home)
     assert gguf is not None
-    lm = LlamaBatchLM(gguf, slots=2, ctx_per_slot=1024, threads=2)
+    lm = LlamaBatchLM(gguf, slots=2, ctx_per_slot=1024, threads=THREADS)
     try:
         slot, cached = lm.claim([0, 1], None, first)
         assert cached == 0

@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers.models import smollm2_gguf
+from helpers.threads import THREADS
 from jarvis import Jarvis
 from jarvis.cli import app
 from jarvis.models.base import _requantize_q8_0
@@ -73,7 +74,7 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def last_logits(gguf: Path, tokens: list[int], adapter: Path | None = None) -> np.ndarray:
-    lm = LlamaCppLM(gguf, threads=2, n_ctx=512)
+    lm = LlamaCppLM(gguf, threads=THREADS, n_ctx=512)
     if adapter is not None:
         lm.load_adapter("adapter", adapter)
         lm.use_adapter("adapter")
@@ -123,7 +124,7 @@ def test_a_merged_gguf_answers_like_the_base_with_the_adapter_at_runtime(
         next(t.data for t in original.tensors if t.name == untouched),
     )
 
-    tokens = LlamaCppLM(base_gguf, threads=2, n_ctx=512).context.tokenize(PROMPT)
+    tokens = LlamaCppLM(base_gguf, threads=THREADS, n_ctx=512).context.tokenize(PROMPT)
     bare = {name: last_logits(smollm2[name], tokens) for name in ("q4_1", "q8_0")}
     plain = bare[base]
     at_runtime = last_logits(base_gguf, tokens, runtime_lora)

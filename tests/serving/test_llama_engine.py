@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers.threads import THREADS
 from jarvis import Settings
 from jarvis.core.backends import GREEDY
 from jarvis.models.base import resolve_base, serving_gguf
@@ -93,7 +94,7 @@ def test_a_converted_adapter_moves_llama_cpp_logits_as_it_moves_torch_logits(
     prompt = prompt_ids(tokenizer, create_next_level, inputs)
 
     converted = convert_adapter(random_adapter, base.path, gguf, real_home / "adapter.gguf")
-    lm = LlamaCppLM(gguf, threads=2)
+    lm = LlamaCppLM(gguf, threads=THREADS)
     lm.load_adapter("random", converted)
     lm.use_adapter(None)
     lm.begin()
@@ -115,7 +116,7 @@ def test_a_converted_adapter_moves_llama_cpp_logits_as_it_moves_torch_logits(
 def test_the_engine_swaps_adapters_per_request_and_constrains_the_answer(
     real_home: Path, random_adapter: Path
 ) -> None:
-    settings = Settings(home=real_home, engine="llama.cpp", train_threads=2)
+    settings = Settings(home=real_home, engine="llama.cpp", train_threads=THREADS)
     engine = Engine(engine_config(settings))
     inputs = {"last_levels": [oracle_level([], 1, random.Random(0))], "difficulty": 2}
     randomised = Adapter("random", random_adapter)
@@ -148,14 +149,14 @@ def test_prefix_caching_gives_the_logits_of_a_fresh_sequence(real_home: Path) ->
     shared = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
     assert shared > 10  # the system prompt and the call's head are shared
 
-    lm = LlamaCppLM(gguf, threads=2)
+    lm = LlamaCppLM(gguf, threads=THREADS)
     lm.begin()
     lm.scores(first, None)
     assert lm.read == len(first)
     lm.begin()
     cached = lm.scores(second, None).copy()
     assert lm.read == len(first) + len(second) - shared  # the shared head was not re-read
-    fresh_lm = LlamaCppLM(gguf, threads=2)  # has read nothing
+    fresh_lm = LlamaCppLM(gguf, threads=THREADS)  # has read nothing
     fresh_lm.begin()
     fresh = fresh_lm.scores(second, None)
     # the same distribution up to rounding: reading a prompt in two parts sums in another

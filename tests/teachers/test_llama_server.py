@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.threads import THREADS
 from jarvis import Jarvis, Settings
 from jarvis.benchmarks.teacher import llama_server
 from jarvis.core.schema_tasks import from_store_row
@@ -36,14 +37,14 @@ JAC = Path(sys.executable).parent / "jac"
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """The model's own chat template (read from the GGUF)."""
-    with llama_server("smollm2-135m") as url:
+    with llama_server("smollm2-135m", threads=THREADS) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def gemma_server() -> Iterator[str]:
     """A chat format that drops system messages (llama-cpp-python's ``gemma``)."""
-    with llama_server("smollm2-135m", "gemma") as url:
+    with llama_server("smollm2-135m", "gemma", threads=THREADS) as url:
         yield url
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.threads import THREADS
 from jarvis import Jarvis, Settings
 from jarvis.registry import Registry, version_dir
 from jarvis.rpg import create_next_level
@@ -35,7 +36,7 @@ def tiny_settings(home: Path, base: Path, **overrides: object) -> Settings:
         "gate_min_examples": 3,
         "gate_floor": 0.0,
         "agreement_floor": 0.0,
-        "train_threads": 2,
+        "train_threads": THREADS,
         "heldout_share": 0.2,
     }
     values.update(overrides)
@@ -216,7 +217,7 @@ def test_eval_and_export_model_from_the_command_line(
     fill(rt, 30)
     assert job.run(queue(rt), settings) == 0
     monkeypatch.setenv("JARVIS_BASE_MODEL", str(tiny_base))
-    monkeypatch.setenv("JARVIS_TRAIN_THREADS", "2")
+    monkeypatch.setenv("JARVIS_TRAIN_THREADS", str(THREADS))
     runner = CliRunner()
 
     result = runner.invoke(app, ["eval", "create_next_level", "--limit", "2", "--json"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.threads import THREADS
 from jarvis.rpg import create_next_level, oracle_level
 from jarvis.training.dataset import (
     IGNORE,
@@ -78,7 +79,7 @@ def test_loss_goes_down_and_the_adapter_is_a_peft_adapter(tiny_base: Path, tmp_p
         alpha=16,
         tokens_per_batch=1024,
         target_modules=modules,
-        threads=2,
+        threads=THREADS,
     )
     model, tok = load_for_training(tiny_base, cfg)
     result = train(model, tok, level_examples(tok, 24), cfg)
@@ -114,7 +115,7 @@ def test_replay_rounds_train_again_on_every_example_not_yet_learned(tiny_base: P
         rank=8,
         alpha=16,
         tokens_per_batch=1024,
-        threads=2,
+        threads=THREADS,
         replay_rounds=3,
         learned_at=1.0,
     )
@@ -135,7 +136,7 @@ def test_a_time_budget_stops_replay_rounds_from_starting(tiny_base: Path) -> Non
         rank=8,
         alpha=16,
         tokens_per_batch=1024,
-        threads=2,
+        threads=THREADS,
         replay_rounds=6,
         learned_at=1.0,
         time_budget_s=1e-6,

@@ -9,7 +9,8 @@
    * ``game``: calls made like the game makes them, new games included (a new game asks
      level 1 with no previous level);
    * ``unseen``: game-like calls whose input the teacher never answered;
-   * ``cold starts``: new games at difficulties 1..20 (``last_levels=[]``).
+   * ``cold starts``: new games at difficulties 1..``cold_starts`` (default 20;
+     ``last_levels=[]``).
 
    For each: the student's share, the agreement of the answers the student served with the
    teacher's answer to the same call (the task's own comparison; maps: playable), agreement of
@@ -95,16 +96,16 @@ def game_inputs(rng: random.Random) -> dict[str, Any]:
 
 
 def _samples(
-    task: Task[Any], rt: Jarvis, rng: random.Random, n: int
+    task: Task[Any], rt: Jarvis, rng: random.Random, n: int, cold_starts: int
 ) -> dict[str, list[dict[str, Any]]]:
     seen = {content_hash(e["input"]) for e in rt.store.iter_examples(task.name)}
     if task.name == "create_next_map":
         game = [training.map_inputs(rng) for _ in range(n)]
-        cold = [training.map_inputs(rng, d) for d in range(1, 21)]
+        cold = [training.map_inputs(rng, d) for d in range(1, cold_starts + 1)]
         make: Callable[[random.Random], dict[str, Any]] = training.map_inputs
     else:
         game = [game_inputs(rng) for _ in range(n)]
-        cold = [{"last_levels": [], "difficulty": d} for d in range(1, 21)]
+        cold = [{"last_levels": [], "difficulty": d} for d in range(1, cold_starts + 1)]
         make = training.level_inputs
     unseen: list[dict[str, Any]] = []
     for _ in range(100 * n):
@@ -140,6 +141,7 @@ def run(
     examples: int = 300,
     sample: int = 100,
     home: Path | None = None,
+    cold_starts: int = 20,
     seed: int = 0,
     settings_overrides: dict[str, Any] | None = None,
     say: Any = print,
@@ -183,7 +185,7 @@ def run(
         name: Jarvis(Settings(home=workdir, teacher_seed=seed, **{**overrides, "cascade": cascade}))
         for name, cascade in modes.items()
     }
-    samples = _samples(task, runtimes["cascade"], rng, sample)
+    samples = _samples(task, runtimes["cascade"], rng, sample, cold_starts)
     for mode, rt in runtimes.items():
         if mode == "validity only" and not trained.promoted:
             rt.store.versions.promote(task.name, trained.version)

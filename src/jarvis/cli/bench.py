@@ -144,6 +144,9 @@ def quality_cmd(
     task: Annotated[str, typer.Option("--task", help="level or map.")] = "level",
     examples: Annotated[int, typer.Option("--examples", "-n", min=4)] = 300,
     sample: Annotated[int, typer.Option("--sample", min=2, help="Game-like calls asked.")] = 100,
+    cold_starts: Annotated[
+        int, typer.Option("--cold-starts", min=1, help="New games asked, difficulty 1 to N.")
+    ] = 20,
     home: Annotated[
         Path | None, typer.Option(help="JARVIS_HOME to use (default: a new temp dir).")
     ] = None,
@@ -172,7 +175,9 @@ def quality_cmd(
         if as_json
         else (lambda msg: out.print(msg, markup=False))
     )
-    f = quality.run(task, examples, sample, home, settings_overrides=overrides, say=say)
+    f = quality.run(
+        task, examples, sample, home, cold_starts, settings_overrides=overrides, say=say
+    )
     if as_json:
         print_json(f.as_dict())
         return
