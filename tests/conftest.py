@@ -40,6 +40,9 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: a store test about SQLite itself, not run on PostgreSQL"
+    )
     limit_threads()  # before collection imports the test modules (and torch)
     _one_cache_for_the_run(config)
 
@@ -53,9 +56,6 @@ def _one_cache_for_the_run(config: pytest.Config) -> None:
     path = tempfile.mkdtemp(prefix="jarvis-test-cache-")
     os.environ["JARVIS_CACHE_DIR"] = path
     config.add_cleanup(lambda: shutil.rmtree(path, ignore_errors=True))
-    config.addinivalue_line(
-        "markers", "sqlite_only: a store test about SQLite itself, not run on PostgreSQL"
-    )
 
 
 # The test files of most work (seconds on one of two busy workers, measured in one run):

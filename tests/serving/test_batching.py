@@ -117,7 +117,7 @@ def level(
 def test_answers_decoded_together_are_the_answers_decoded_alone(
     serial: Engine, batched: Engine
 ) -> None:
-    inputs = calls(6)
+    inputs = calls(4)
     alone = [level(serial, i, None) for i in inputs]
     with ThreadPoolExecutor(len(inputs)) as pool:
         together = list(pool.map(lambda i: level(batched, i, None), inputs))

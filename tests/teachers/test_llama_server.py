@@ -71,7 +71,7 @@ def test_with_default_settings_rpg_calls_reach_the_model_and_are_judged(
     home: Path, server: str
 ) -> None:
     rt = Jarvis(teacher_settings(home, server))
-    results = level_calls(rt, 3)
+    results = level_calls(rt, 2)
 
     for result in results:
         assert {a.model for a in result.attempts} == {"smollm2"}  # the served model answered
