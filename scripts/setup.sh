@@ -44,6 +44,13 @@ debian_packages() {
     echo "[setup] could not install ${want[*]}: the browser / PostgreSQL tests will fail" \
       "(apt-get install ${want[*]}, or set JARVIS_TEST_POSTGRES_URL or JARVIS_TEST_NO_POSTGRES=1)" >&2
 }
+# `jac run` on Python 3.11, offline: see src/jarvis/integrations/jac_compat.py
+jac_compat() {
+  if [ ! -f .venv/.jarvis-jac-compat ] ||
+    [ src/jarvis/integrations/jac_compat.py -nt .venv/.jarvis-jac-compat ]; then
+    .venv/bin/jarvis setup-jac >/dev/null && touch .venv/.jarvis-jac-compat
+  fi
+}
 apt_job=""
 if [ "$profile" = dev ]; then
   debian_packages &  # apt works beside pip (both mostly wait on the network and the disk)
@@ -80,6 +87,7 @@ print(next(r for r in extras["serve"] if r.startswith("llama-cpp-python")))')
       >.venv/llama-build.log 2>&1 &
     build_job=$!
     .venv/bin/python -m pip install --quiet -e ".[train,jac,postgres]"
+    jac_compat  # jaclang compiles its modules (~20 s) while the compile goes on
     if ! wait "$build_job"; then
       tail -n 20 .venv/llama-build.log >&2
       echo "[setup] pip could not build $pin (the log: .venv/llama-build.log)" >&2
@@ -96,7 +104,4 @@ fi
 if [ "$profile" = demo ]; then
   return 0 2>/dev/null || exit 0  # the demo needs neither a browser nor a database server
 fi
-# `jac run` on Python 3.11, offline: see src/jarvis/integrations/jac_compat.py
-if [ ! -f .venv/.jarvis-jac-compat ] || [ src/jarvis/integrations/jac_compat.py -nt .venv/.jarvis-jac-compat ]; then
-  .venv/bin/jarvis setup-jac >/dev/null && touch .venv/.jarvis-jac-compat
-fi
+jac_compat
