@@ -2,7 +2,7 @@
 # Creates .venv (Python 3.11+) and installs JARVIS into it. Safe to run again: it only installs
 # what is missing. Sourced by demo.sh and test.sh.
 #   JARVIS_SETUP=dev   (default, test.sh) jarvis-mtllm[dev]: everything, llama.cpp compiled by pip
-#                      while the rest installs (~5 min the first time on 2 cores), Debian's
+#                      while the rest installs (~2 min the first time on 2 cores), Debian's
 #                      chromium and postgresql (apt, beside pip)
 #   JARVIS_SETUP=demo  (demo.sh) jarvis-mtllm[train]: no compiler needed, the demo starts in
 #                      about two minutes and its student is served by the torch engine; once

@@ -45,8 +45,8 @@ def test_a_conversion_kept_in_the_home_by_an_earlier_jarvis_is_used(
 def test_callers_that_need_the_base_at_once_convert_it_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The second caller waits for the first's conversion, then finds it (no GGUF is read:
-    the conversion here is a stand-in that writes what a finished one leaves behind)."""
+    """The second caller waits for the first's conversion, then finds it (no GGUF is fetched
+    or read: the conversion here is a stand-in that writes what a finished one leaves)."""
     monkeypatch.setenv("JARVIS_CACHE_DIR", str(tmp_path / "cache"))
     converted: list[str] = []
     started = threading.Event()
@@ -55,11 +55,12 @@ def test_callers_that_need_the_base_at_once_convert_it_once(
         converted.append(name)
         started.set()
         threading.Event().wait(0.5)  # the other caller arrives meanwhile
-        target.mkdir(parents=True)
+        target.mkdir(parents=True, exist_ok=True)
         (target / MARKER).write_text(json.dumps({"name": name, "source": "s", "sha256": "0"}))
         return base_module._load_marker(target)
 
     monkeypatch.setattr(base_module, "_convert_gguf", slow_convert)
+    monkeypatch.setattr(base_module, "shipped_gguf", lambda *_: tmp_path / "unread.gguf")
     results: list[base_module.BaseModel] = []
     first = threading.Thread(
         target=lambda: results.append(resolve_base("smollm2-135m", tmp_path / "a"))
