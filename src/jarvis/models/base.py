@@ -171,17 +171,15 @@ def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> Bas
     say = progress or (lambda msg: log.info(msg))
     if spec in EMBEDDED:
         embedded = EMBEDDED[spec]
-        if found := _converted(embedded.name, home):
-            return found
-        require_extra("train", f"the student base {embedded.name!r}")  # before any download
-        with _converting(embedded.name):
-            if found := _converted(embedded.name, home):  # another process just did
-                return found
+
+        def convert_shipped(target: Path) -> BaseModel:
             with tempfile.TemporaryDirectory(dir=converted_dir()) as scratch:
                 gguf = shipped_gguf(embedded, Path(scratch))
                 say(f"converting {embedded.description} into a trainable model (once)")
-                target = converted_dir() / embedded.name
                 return _convert_gguf(gguf, target, embedded.name, embedded, say)
+
+        why = f"the student base {embedded.name!r}"  # asked before any download
+        return _converted_once(embedded.name, home, why, convert_shipped)
     path = Path(spec).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
@@ -191,15 +189,13 @@ def resolve_base(spec: str, home: Path, progress: Progress | None = None) -> Bas
         return BaseModel(name=path.name, path=path, source=str(path), sha256=digest)
     if path.is_file() and path.suffix == ".gguf":
         digest = sha256_file(path)
-        name = f"{path.stem}-{digest[:12]}"
-        if found := _converted(name, home):
-            return found
-        require_extra("train", f"converting {path.name}")
-        with _converting(name):
-            if found := _converted(name, home):
-                return found
+
+        def convert_file(target: Path) -> BaseModel:
             say(f"converting {path} into a trainable model (once)")
-            return _convert_gguf(path, converted_dir() / name, path.stem, None, say)
+            return _convert_gguf(path, target, path.stem, None, say)
+
+        name = f"{path.stem}-{digest[:12]}"
+        return _converted_once(name, home, f"converting {path.name}", convert_file)
     known = ", ".join(EMBEDDED)
     raise ConfigError(
         f"unknown base model {spec!r}: use one of {known}, a Hugging Face model directory "
@@ -212,15 +208,22 @@ def converted_dir() -> Path:
     return cache_dir() / "base"
 
 
-@contextlib.contextmanager
-def _converting(name: str) -> Iterator[None]:
-    """One conversion of ``name`` at a time on this machine: a demo's server and its training
-    job, or two test workers, that need the base at once convert it once (the second waits,
-    then finds it)."""
+def _converted_once(
+    name: str, home: Path, why: str, convert: Callable[[Path], BaseModel]
+) -> BaseModel:
+    """An earlier conversion of ``name``, else ``convert(target)``, one at a time on this
+    machine: a demo's server and its training job, or two test workers, that need the base at
+    once convert it once (the second waits, then finds it). ``why`` names what needs the
+    train extra."""
+    if found := _converted(name, home):
+        return found
+    require_extra("train", why)
     from filelock import FileLock  # the train extra
 
     with FileLock(_mkdir(converted_dir()) / f".{name}.lock"):
-        yield
+        if found := _converted(name, home):  # another process just did
+            return found
+        return convert(converted_dir() / name)
 
 
 def _converted(name: str, home: Path) -> BaseModel | None:
