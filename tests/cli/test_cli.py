@@ -407,6 +407,12 @@ def test_bench_router_refuses_too_few_calls() -> None:
     assert "Traceback" not in result.output
 
 
+def test_bench_quality_refuses_no_cold_starts() -> None:
+    result = jarvis("bench", "quality", "--cold-starts", "0", "--json")
+    assert result.exit_code == 2
+    assert "--cold-starts" in result.output and "Traceback" not in result.output
+
+
 def test_bench_load_names_the_tasks_it_can_call() -> None:
     result = jarvis("bench", "load", "--task", "create_next_boss", "-s", "1")
     assert result.exit_code == 2
